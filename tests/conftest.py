@@ -1,0 +1,53 @@
+"""Shared fixtures: a real tokenizer and a real tiny Llama, built once per test session.
+
+Nothing is mocked: the tokenizer is a trained BPE with the ChatML tokens, the model is
+a real `LlamaForCausalLM` saved as safetensors, so tests exercise the same code paths a
+hub model takes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "real-data"
+
+SAMPLE_TEXTS = [
+    "The river town of Alder sits where two valleys meet; its mills grind wheat and barley.",
+    "A triangle has three sides, and the sum of its angles is one hundred and eighty degrees.",
+    "柏林是德國的首都，也是德國最大的城市，人口約三百六十萬。",
+    "數學是研究數量、結構以及空間等概念的一門學科。",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+    "长江是中国最长的河流，全长约六千三百公里。",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    """A byte-level BPE tokenizer (vocab ~500) with ChatML tokens and template."""
+    from secateurs.demo.tokenizer import train_tokenizer
+
+    out = tmp_path_factory.mktemp("tokenizer") / "tokenizer"
+    train_tokenizer(SAMPLE_TEXTS * 40, out, vocab_size=512)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A random 6-layer Llama (hidden 64) saved as safetensors with its tokenizer."""
+    from secateurs.demo.model import init_llama
+
+    out = tmp_path_factory.mktemp("llama") / "model"
+    init_llama(tiny_tokenizer_dir, out, hidden_size=64, num_hidden_layers=6,
+               num_attention_heads=4, num_key_value_heads=2, intermediate_size=128)
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """../shared/real-data, or skip: a user's clone has no ../shared beside it."""
+    if not REAL_DATA.is_dir():
+        pytest.skip("../shared/real-data is absent")
+    return REAL_DATA
