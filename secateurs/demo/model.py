@@ -35,3 +35,26 @@ def init_llama(tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return model
+
+
+def pretrain_demo_model(tokenizer_dir: str | os.PathLike, packed_dir: str | os.PathLike,
+                        out_dir: str | os.PathLike, *, log_csv: str | os.PathLike,
+                        architecture: dict, training: dict) -> dict:
+    """Initialise the demo Llama and pretrain it with the healing code on the packed mix.
+
+    Pretraining is continued pretraining from random weights, so it reuses `heal` (one
+    training loop to trust, resume included). The random initial model is written under
+    results/demo/ because heal reads a model directory; its seed is fixed, so a resumed
+    run starts from the same weights.
+    """
+    from pathlib import Path
+
+    from secateurs.heal import heal
+    from secateurs.workflow import run_key
+
+    work = Path(out_dir).parent.parent / "demo"
+    init_dir = work / "init"
+    init_llama(tokenizer_dir, init_dir, **architecture)
+    key = run_key({"architecture": architecture, "training": training}, tokenizer_dir, packed_dir)
+    return heal(init_dir, packed_dir, out_dir, checkpoint_dir=work.parent / "checkpoints" / "demo" / key,
+                log_csv=log_csv, config=training)

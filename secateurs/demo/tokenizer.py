@@ -38,3 +38,15 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | os.PathLike, *, vocab_s
     with atomic_output(out_dir, directory=True) as tmp:
         tokenizer.save_pretrained(tmp)
     return tokenizer
+
+
+def train_tokenizer_on_parquet(parquet_files: list, out_dir: str | os.PathLike, *,
+                               vocab_size: int = 4096) -> PreTrainedTokenizerFast:
+    """Train the demo tokenizer on the `text` column of the data stages' Parquet files."""
+    import pyarrow.parquet as pq
+
+    def texts():
+        for path in parquet_files:
+            yield from pq.read_table(path, columns=["text"]).column("text").to_pylist()
+
+    return train_tokenizer(texts(), out_dir, vocab_size=vocab_size)

@@ -1,0 +1,25 @@
+# secateurs: depth-prune a large language model, heal it, make a chat model of it.
+# Run the embedded demo:  snakemake --cores all        (see README.md)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/demo.smk" if is_demo() else "rules/base_model.smk"
+include: "rules/prune.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+
+
+onsuccess:
+    print_summary()

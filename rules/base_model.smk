@@ -1,0 +1,21 @@
+# A base model named by hub id is downloaded once (safetensors and tokenizer files only);
+# a local directory is used where it is, with no rule at all.
+
+
+rule fetch_base_model:
+    output:
+        directory("results/models/base"),
+    params:
+        source=config["base_model"]["source"],
+        revision=config["base_model"]["revision"],
+        allow_pickle=config["base_model"]["allow_pickle"],
+    resources:
+        **resources_for("fetch_base_model"),
+    log:
+        "logs/fetch_base_model/fetch.log",
+    benchmark:
+        "benchmarks/fetch_base_model/fetch.tsv"
+    conda:
+        "../envs/prune.yaml"
+    script:
+        "../scripts/fetch_base_model.py"

@@ -1,0 +1,101 @@
+# Config validation, paths and input functions: the only place that knows the config's shape.
+import os
+import sys
+from pathlib import Path
+
+# Rule scripts import the checked-out package, also inside --use-conda environments.
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+)
+
+from snakemake.utils import validate
+from secateurs.config import looks_local, resolve, validate_config
+
+BASEDIR = Path(workflow.basedir)
+validate_config(config, BASEDIR / "config" / "schema.yaml", basedir=BASEDIR)
+validate(config, "../config/schema.yaml")
+
+MODELS = ["base", "pruned", "healed", "chat"]
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    dump=r"[A-Za-z0-9_.\-]+",
+
+
+def is_demo():
+    return config["base_model"]["source"] == "demo"
+
+
+def local_path(path):
+    """A config path resolved against the workflow directory."""
+    return str(resolve(path, BASEDIR))
+
+
+def local_inputs(*sources):
+    """The sources that are files here (hub ids are not inputs Snakemake can track)."""
+    return [local_path(s) for s in sources if looks_local(s)]
+
+
+def base_model_dir():
+    source = config["base_model"]["source"]
+    if source != "demo" and looks_local(source):
+        return local_path(source)
+    return "results/models/base"
+
+
+def tokenizer_dir():
+    """Mixing and packing count tokens with the base model's tokenizer."""
+    return "results/demo/tokenizer" if is_demo() else base_model_dir()
+
+
+def model_dir(wildcards):
+    return {
+        "base": base_model_dir(),
+        "pruned": "results/models/pruned",
+        "healed": "results/models/healed",
+        "chat": "results/models/chat",
+    }[wildcards.model]
+
+
+def model_access():
+    """Whether pickled weights and remote code may be loaded (both refused by default)."""
+    return {k: config["base_model"][k] for k in ("allow_pickle", "trust_remote_code")}
+
+
+def wiki_articles():
+    return expand(
+        "results/data/wiki/{dump}/simplified.parquet", dump=config["data"]["wiki"]["dumps"]
+    )
+
+
+def without(section, *keys):
+    """A config section minus some keys, so params carry only what the rule uses."""
+    return {k: v for k, v in section.items() if k not in keys}
+
+
+DEFAULT_RESOURCES = {
+    "light": {"mem_mb": 4000, "runtime": 60, "cpus_per_task": 2, "gpu": 0},
+    "gpu": {"mem_mb": 32000, "runtime": 720, "cpus_per_task": 8, "gpu": 0},
+}
+
+
+def resources_for(rule_name, kind="light"):
+    """Cluster resources of a rule: the kind's defaults, overridden by config `resources:`."""
+    merged = dict(DEFAULT_RESOURCES[kind])
+    merged.update(config.get("resources", {}).get(rule_name, {}))
+    return merged
+
+
+def all_outputs():
+    return expand("results/eval/{model}.json", model=MODELS) + [
+        "results/report/summary.md",
+        "results/prune/mergekit.yaml",
+    ]
+
+
+def print_summary():
+    summary = Path("results/report/summary.md")
+    if summary.exists():
+        print("\n" + summary.read_text(encoding="utf-8"))

@@ -1,0 +1,71 @@
+# Layer scoring of the base model, the pruning plan, and the sliced model.
+
+
+rule score_layers:
+    input:
+        model=base_model_dir(),
+        mix="results/data/mix",
+    output:
+        scores="results/prune/scores.json",
+        table="results/prune/scores.csv",
+        heatmap=report(
+            "results/prune/heatmap.png",
+            caption="../config/report/heatmap.rst",
+            category="Pruning",
+        ),
+    params:
+        settings=config["prune"]["score"],
+        access=model_access(),
+    threads: 2
+    resources:
+        **resources_for("score_layers", "gpu"),
+    log:
+        "logs/score_layers/score.log",
+    benchmark:
+        "benchmarks/score_layers/score.tsv"
+    conda:
+        "../envs/prune.yaml"
+    script:
+        "../scripts/score_layers.py"
+
+
+rule plan_pruning:
+    input:
+        scores="results/prune/scores.json",
+        model=base_model_dir(),
+    output:
+        plan="results/prune/plan.json",
+        mergekit="results/prune/mergekit.yaml",
+    params:
+        settings=config["prune"]["plan"],
+    resources:
+        **resources_for("plan_pruning"),
+    log:
+        "logs/plan_pruning/plan.log",
+    benchmark:
+        "benchmarks/plan_pruning/plan.tsv"
+    conda:
+        "../envs/prune.yaml"
+    script:
+        "../scripts/plan_pruning.py"
+
+
+rule slice_model:
+    input:
+        model=base_model_dir(),
+        plan="results/prune/plan.json",
+    output:
+        directory("results/models/pruned"),
+    params:
+        settings=config["prune"]["slice"],
+        access=model_access(),
+    resources:
+        **resources_for("slice_model"),
+    log:
+        "logs/slice_model/slice.log",
+    benchmark:
+        "benchmarks/slice_model/slice.tsv"
+    conda:
+        "../envs/prune.yaml"
+    script:
+        "../scripts/slice_model.py"

@@ -1,0 +1,78 @@
+# Healing (continued pretraining of the pruned model) and chat fine-tuning. Checkpoints
+# live under results/checkpoints/, outside the declared outputs, so a killed or failed job
+# resumes instead of starting over (Snakemake deletes a failed job's outputs, not these).
+
+
+def distill_teacher(wildcards):
+    return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
+
+
+rule heal:
+    input:
+        model="results/models/pruned",
+        packed="results/data/packed",
+        teacher=distill_teacher,
+    output:
+        model=directory("results/models/healed"),
+        train_log="results/train_logs/heal.csv",
+    params:
+        training=config["heal"],
+        checkpoints="results/checkpoints/heal",
+    threads: 2
+    resources:
+        **resources_for("heal", "gpu"),
+    log:
+        "logs/heal/heal.log",
+    benchmark:
+        "benchmarks/heal/heal.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/heal.py"
+
+
+rule chat_data:
+    input:
+        local_inputs(*(item["path"] for item in config["chat"]["data"])),
+    output:
+        data="results/data/chat/train.jsonl",
+        stats="results/data/chat/stats.json",
+    params:
+        sources=[
+            {**item, "path": local_path(item["path"]) if looks_local(item["path"]) else item["path"]}
+            for item in config["chat"]["data"]
+        ],
+        max_examples=config["chat"]["max_examples"],
+    resources:
+        **resources_for("chat_data"),
+    log:
+        "logs/chat_data/chat_data.log",
+    benchmark:
+        "benchmarks/chat_data/chat_data.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/chat_data.py"
+
+
+rule chat_sft:
+    input:
+        model="results/models/healed",
+        data="results/data/chat/train.jsonl",
+    output:
+        model=directory("results/models/chat"),
+        train_log="results/train_logs/chat.csv",
+    params:
+        training=without(config["chat"], "data", "max_examples"),
+        checkpoints="results/checkpoints/chat",
+    threads: 2
+    resources:
+        **resources_for("chat_sft", "gpu"),
+    log:
+        "logs/chat_sft/chat_sft.log",
+    benchmark:
+        "benchmarks/chat_sft/chat_sft.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/chat_sft.py"

@@ -1,0 +1,7 @@
+"""Rule demo_tokenizer: a BPE tokenizer with the ChatML tokens, trained on the demo corpus."""
+from secateurs.demo.tokenizer import train_tokenizer_on_parquet
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    train_tokenizer_on_parquet([snakemake.input.english, *snakemake.input.chinese],
+                               snakemake.output[0], **snakemake.params.settings)

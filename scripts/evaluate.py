@@ -1,0 +1,12 @@
+"""Rule evaluate: held-out perplexity (en, zh) and sample generations of one model."""
+from pathlib import Path
+
+from secateurs.evaluate import evaluate_model
+from secateurs.workflow import rule_log
+
+mix = Path(snakemake.input.mix)
+with rule_log(snakemake):
+    evaluate_model(snakemake.input.model,
+                   {"en": mix / "heldout_en.parquet", "zh": mix / "heldout_zh.parquet"},
+                   snakemake.output[0], name=snakemake.wildcards.model,
+                   **snakemake.params.settings, **snakemake.params.access)

@@ -1,0 +1,8 @@
+"""Rule mix: English and Chinese mixed by tokens, with held-out sets per language."""
+from secateurs.mix import mix_corpora
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    mix_corpora([snakemake.input.english], list(snakemake.input.chinese),
+                snakemake.input.tokenizer, snakemake.output[0], threads=snakemake.threads,
+                **snakemake.params.settings)

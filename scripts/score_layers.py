@@ -1,0 +1,10 @@
+"""Rule score_layers: Block Influence and angular distance of every layer (block)."""
+from pathlib import Path
+
+from secateurs.scoring import score_layers
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    score_layers(snakemake.input.model, Path(snakemake.input.mix) / "train.parquet",
+                 snakemake.output.scores, snakemake.output.table, snakemake.output.heatmap,
+                 **snakemake.params.settings, **snakemake.params.access)

@@ -1,0 +1,9 @@
+"""Rule slice_model: the kept layers streamed into a new Hugging Face model directory."""
+from secateurs.io import read_json
+from secateurs.slicing import slice_model
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    plan = read_json(snakemake.input.plan)
+    slice_model(snakemake.input.model, plan["keep"], snakemake.output[0], plan=plan,
+                **snakemake.params.settings, **snakemake.params.access)

@@ -1,0 +1,7 @@
+"""Rule wiki_convert: OpenCC conversion (Simplified by default) and quality filters."""
+from secateurs.convert import convert_articles
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    convert_articles([snakemake.input.articles], snakemake.output.articles,
+                     snakemake.output.stats, **snakemake.params.settings)

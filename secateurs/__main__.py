@@ -1,0 +1,103 @@
+"""`python -m secateurs <stage> ...`: one stage by hand, without Snakemake.
+
+Each subcommand calls the same package function as the workflow rule of that name, so a
+user can score or slice one model, or clean one dump, with the exact code the workflow
+runs. Options are the rule's config keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _add(sub, name, help_text):
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(stage=name)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m secateurs", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(required=True, metavar="STAGE")
+
+    p = _add(sub, "extract", "MediaWiki XML dump -> plain-text articles (Parquet)")
+    p.add_argument("dump"), p.add_argument("out_parquet"), p.add_argument("stats_json")
+    p.add_argument("--language"), p.add_argument("--threads", type=int, default=1)
+
+    p = _add(sub, "convert", "OpenCC conversion and quality filters of extracted articles")
+    p.add_argument("out_parquet"), p.add_argument("stats_json")
+    p.add_argument("inputs", nargs="+"), p.add_argument("--profile", default="t2s")
+
+    p = _add(sub, "score", "Block Influence and angular distance of every decoder layer")
+    p.add_argument("model_dir"), p.add_argument("calibration_parquet")
+    p.add_argument("out_json"), p.add_argument("out_csv"), p.add_argument("out_png")
+    p.add_argument("--num-samples", type=int, default=64), p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4), p.add_argument("--max-block", type=int)
+    p.add_argument("--dtype", default="float32"), p.add_argument("--device", default="auto")
+
+    p = _add(sub, "plan", "a pruning plan from layer scores (JSON + mergekit YAML)")
+    p.add_argument("scores_json"), p.add_argument("model_dir")
+    p.add_argument("out_json"), p.add_argument("out_yaml")
+    p.add_argument("--strategy", default="bi"), p.add_argument("--n-remove", type=int)
+    p.add_argument("--target-params"), p.add_argument("--slices", type=json.loads,
+                                                      help="JSON, e.g. [[0,24],[55,59]]")
+
+    p = _add(sub, "slice", "write the kept layers as a new model directory")
+    p.add_argument("model_dir"), p.add_argument("plan_json"), p.add_argument("out_dir")
+    p.add_argument("--max-shard-size", default="2GB")
+
+    p = _add(sub, "evaluate", "held-out perplexity and sample generations of a model")
+    p.add_argument("model_dir"), p.add_argument("out_json")
+    p.add_argument("--heldout", action="append", required=True, metavar="LANG=PARQUET")
+    p.add_argument("--seq-len", type=int, default=1024), p.add_argument("--prompt", action="append", default=[])
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.stage == "extract":
+        from secateurs.wiki import extract_dump
+        extract_dump(args.dump, args.out_parquet, args.stats_json, language=args.language,
+                     threads=args.threads)
+    elif args.stage == "convert":
+        from secateurs.convert import convert_articles
+        convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile)
+    elif args.stage == "score":
+        from secateurs.scoring import score_layers
+        score_layers(args.model_dir, args.calibration_parquet, args.out_json, args.out_csv,
+                     args.out_png, num_samples=args.num_samples, seq_len=args.seq_len,
+                     batch_size=args.batch_size, max_block=args.max_block, dtype=args.dtype,
+                     device=args.device)
+    elif args.stage == "plan":
+        from secateurs.plan import plan_pruning
+        plan_pruning(args.scores_json, args.model_dir, args.out_json, args.out_yaml,
+                     strategy=args.strategy, n_remove=args.n_remove,
+                     target_params=args.target_params, slices=args.slices)
+    elif args.stage == "slice":
+        from secateurs.io import read_json
+        from secateurs.slicing import slice_model
+        plan = read_json(args.plan_json)
+        slice_model(args.model_dir, plan["keep"], args.out_dir, plan=plan,
+                    max_shard_size=args.max_shard_size)
+    elif args.stage == "evaluate":
+        from secateurs.evaluate import evaluate_model
+        heldout = dict(item.split("=", 1) for item in args.heldout)
+        evaluate_model(args.model_dir, heldout, args.out_json, seq_len=args.seq_len,
+                       prompts=args.prompt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"secateurs {args.stage}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

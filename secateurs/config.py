@@ -1,0 +1,139 @@
+"""Workflow configuration: readable validation before any job runs.
+
+`snakemake.utils.validate` fills the schema's defaults but reports a failure as a raw
+jsonschema dump; users need the key, what is wrong and the fix, so this module turns each
+schema error into one such line, then adds the checks a schema cannot express (a plan
+that removes more layers than the model has, input files that do not exist).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration cannot run; the message lists every problem found."""
+
+
+def validate_config(config: dict, schema_path: str | Path, *, basedir: str | Path = ".") -> None:
+    """Raise ConfigError naming every invalid key of `config`, with a fix for each."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [_describe(error, schema_path) for error in
+                sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))]
+    if not problems:
+        problems = check_semantics(config, Path(basedir))
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _describe(error: jsonschema.ValidationError, schema_path: str | Path) -> str:
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "required":
+        missing = re.search(r"'([^']+)' is a required property", error.message)
+        name = missing.group(1) if missing else "?"
+        full = f"{key}.{name}" if key != "(top level)" else name
+        return f"config key `{full}` is missing. Fix: add it (see {schema_path} for its meaning)."
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return (f"config key `{key}`: {error.message}. Fix: check the spelling against "
+                f"{schema_path}.")
+    if error.validator == "type":
+        expected = error.validator_value
+        return (f"config key `{key}` = {error.instance!r} has the wrong type. "
+                f"Fix: give a value of type {expected}.")
+    if error.validator == "enum":
+        return (f"config key `{key}` = {error.instance!r} is not allowed. "
+                f"Fix: use one of {error.validator_value}.")
+    return f"config key `{key}` = {_short(error.instance)}: {error.message}. Fix: see {schema_path}."
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def check_semantics(config: dict, basedir: Path) -> list[str]:
+    """Checks across keys, run once the shapes are right; returns the problems found."""
+    problems = _check_inputs(config, basedir)
+    problems += _check_plan(config, basedir)
+    return problems
+
+
+def resolve(path: str, basedir: Path) -> Path:
+    """A config path: absolute as given, relative to the workflow's directory otherwise."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else basedir / candidate
+
+
+def looks_local(source: str) -> bool:
+    """A hub id is `owner/name`; anything with a file suffix or a leading ./ ~ / is a path."""
+    return (source.startswith(("/", "./", "../", "~")) or bool(Path(source).suffix)
+            or source.count("/") != 1)
+
+
+def _check_inputs(config: dict, basedir: Path) -> list[str]:
+    problems = []
+    for name, dump in config["data"]["wiki"]["dumps"].items():
+        if not resolve(dump, basedir).exists():
+            problems.append(f"config key `data.wiki.dumps.{name}`: file {dump} does not exist. "
+                            "Fix: give the path of a MediaWiki XML dump (.xml or .xml.bz2).")
+    checks = [("data.cosmopedia.source", config["data"]["cosmopedia"]["source"])]
+    checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"]["data"])]
+    for key, source in checks:
+        if looks_local(source) and not resolve(source, basedir).exists():
+            problems.append(f"config key `{key}`: {source} does not exist. Fix: give an existing "
+                            "local file or directory, or a hub dataset id such as owner/name.")
+    source = config["base_model"]["source"]
+    if source != "demo" and looks_local(source) and not (resolve(source, basedir) / "config.json").exists():
+        problems.append(f"config key `base_model.source`: {source} is not a model directory "
+                        "(no config.json). Fix: give a Hugging Face model directory, a hub id, or demo.")
+    return problems
+
+
+def base_num_layers(config: dict, basedir: Path) -> int | None:
+    """The base model's layer count when it can be known without downloading anything."""
+    source = config["base_model"]["source"]
+    if source == "demo":
+        return config.get("demo", {}).get("model", {}).get("num_hidden_layers", 8)
+    model_config = resolve(source, basedir) / "config.json"
+    if looks_local(source) and model_config.exists():
+        fields = json.loads(model_config.read_text())
+        fields = fields.get("text_config", fields)
+        for name in ("num_hidden_layers", "n_layer", "num_layers"):
+            if name in fields:
+                return int(fields[name])
+    return None
+
+
+def _check_plan(config: dict, basedir: Path) -> list[str]:
+    plan = config["prune"]["plan"]
+    strategy = plan.get("strategy", "bi")
+    if strategy == "manual":
+        if not plan.get("slices"):
+            return ["config key `prune.plan.slices` is empty but strategy is manual. "
+                    "Fix: give half-open layer ranges to keep, e.g. [[0, 24], [55, 59]]."]
+    elif plan.get("n_remove") is None and plan.get("target_params") is None:
+        return [f"config keys `prune.plan.n_remove` and `prune.plan.target_params` are both unset "
+                f"for strategy {strategy}. Fix: set how many layers to remove (n_remove: 8) or a "
+                "parameter budget (target_params: 3B)."]
+    layers = base_num_layers(config, basedir)
+    if layers is None:
+        return []
+    n_remove = plan.get("n_remove")
+    protected = plan.get("protect_first", 0) + plan.get("protect_last", 0)
+    if strategy != "manual" and n_remove is not None and n_remove + protected >= layers:
+        return [f"config key `prune.plan.n_remove` = {n_remove}: the base model has {layers} layers"
+                f" ({protected} protected), so at most {layers - protected - 1} can be removed. "
+                "Fix: lower n_remove (or the protected counts)."]
+    if strategy == "manual":
+        for start, end in plan["slices"]:
+            if not 0 <= start < end <= layers:
+                return [f"config key `prune.plan.slices`: range [{start}, {end}) is outside the "
+                        f"model's {layers} layers. Fix: use half-open ranges within [0, {layers})."]
+    return []

@@ -1,0 +1,59 @@
+"""Glue between Snakemake rule scripts and the package: logging to the rule's log file.
+
+A rule script is three lines: open `rule_log(snakemake)`, call one package function with
+the rule's inputs, params and outputs. Everything a job prints, including C-level output
+of tokenizers and torch and tqdm progress bars, lands in the rule's `log:` file, and a
+failure leaves its traceback there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def rule_log(snakemake) -> Iterator[None]:
+    """Send stdout, stderr and logging of this job to `snakemake.log[0]`."""
+    log_path = Path(snakemake.log[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", buffering=1, encoding="utf-8") as log_file:
+        saved = os.dup(1), os.dup(2)
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            yield
+        except BaseException:
+            logging.getLogger("secateurs").exception("rule %s failed", snakemake.rule)
+            raise
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+
+def run_key(settings: dict, *inputs: str | os.PathLike) -> str:
+    """A short hash of a job's settings and inputs, naming its checkpoint directory.
+
+    Checkpoints of a changed configuration or of a rebuilt input (a new pruning plan, new
+    data) must not be resumed; keying the directory by both means a rerun of the same job
+    resumes and any other starts fresh, with no prompt and no stale state. Inputs count by
+    file name, size and mtime: cheap, and a rebuilt input always differs.
+    """
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for root in map(Path, inputs):
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for file in files:
+            if file.is_file():
+                stat = file.stat()
+                digest.update(f"{file.relative_to(root.parent)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]

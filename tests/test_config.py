@@ -1,0 +1,77 @@
+"""Bad configuration stops before any job runs, naming the key and the fix."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from secateurs.config import ConfigError, validate_config
+from workflow import REPO, snakemake
+
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+@pytest.fixture()
+def demo_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def problems(config: dict) -> str:
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, SCHEMA, basedir=REPO)
+    return str(caught.value)
+
+
+def test_demo_config_is_valid(demo_config):
+    validate_config(demo_config, SCHEMA, basedir=REPO)
+
+
+def test_missing_key_is_named(demo_config):
+    del demo_config["data"]["cosmopedia"]["token_budget"]
+    assert "`data.cosmopedia.token_budget` is missing" in problems(demo_config)
+
+
+def test_wrong_type_is_named(demo_config):
+    demo_config["heal"]["learning_rate"] = "fast"
+    message = problems(demo_config)
+    assert "`heal.learning_rate`" in message and "wrong type" in message
+
+
+def test_misspelled_key_is_named(demo_config):
+    demo_config["heal"]["lerning_rate"] = 1e-4
+    assert "lerning_rate" in problems(demo_config)
+
+
+def test_too_many_layers_removed(demo_config):
+    demo_config["prune"]["plan"]["n_remove"] = 8
+    message = problems(demo_config)
+    assert "`prune.plan.n_remove` = 8" in message and "at most 7" in message
+
+
+def test_manual_slices_out_of_range(demo_config):
+    demo_config["prune"]["plan"] = {"strategy": "manual", "slices": [[0, 4], [6, 12]]}
+    assert "[6, 12)" in problems(demo_config)
+
+
+def test_missing_dump_file(demo_config):
+    demo_config["data"]["wiki"]["dumps"] = {"gone": "no/such/dump.xml.bz2"}
+    assert "`data.wiki.dumps.gone`" in problems(demo_config)
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda c: c["prune"]["plan"].update(n_remove=20), "prune.plan.n_remove"),
+    (lambda c: c["heal"].update(batch_size="big"), "heal.batch_size"),
+    (lambda c: c["data"].pop("wiki"), "data.wiki"),
+])
+def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, key):
+    bad = copy.deepcopy(demo_config)
+    change(bad)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    # The bad file replaces every section it names; --configfile layers it over the demo.
+    result = snakemake(tmp_path / "work", "--dry-run", configfiles=(tmp_path / "bad.yaml",),
+                       check=False)
+    assert result.returncode != 0
+    assert f"`{key}" in result.stdout + result.stderr
+    assert not (tmp_path / "work" / "results").exists()

@@ -1,0 +1,39 @@
+"""Running the real workflow from tests: Snakemake as a subprocess in a scratch directory."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def snakemake(workdir: Path, *args: str, configfiles: tuple = (), check: bool = True,
+              timeout: int = 1500) -> subprocess.CompletedProcess:
+    """Run the workflow of this checkout with `workdir` as its working directory."""
+    files = [str(REPO / "config" / "config.yaml"), *map(str, configfiles)]
+    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", "--configfile", *files, *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}"
+                             f"\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    jobs: dict[str, int] = {}
+    block = output.split("Job stats:", 1)
+    if len(block) < 2:
+        return jobs
+    for line in block[1].splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+        elif jobs and not line.strip():
+            break
+    return jobs
