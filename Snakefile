@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A config given with --configfile (a recipe) replaces the demo's whole instead of being
+# merged into it, so a recipe never inherits the demo's dump, data or model by accident.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 include: "rules/common.smk"

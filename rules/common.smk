@@ -5,15 +5,15 @@ from pathlib import Path
 
 # Rule scripts import the checked-out package, also inside --use-conda environments.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
-)
 
 from snakemake.utils import validate
 from secateurs.config import looks_local, resolve, validate_config
+from secateurs.workflow import export_package_path
+
+export_package_path(workflow.basedir)
 
 BASEDIR = Path(workflow.basedir)
-validate_config(config, BASEDIR / "config" / "schema.yaml", basedir=BASEDIR)
+validate_config(config, f"{BASEDIR}/config/schema.yaml", basedir=BASEDIR)
 validate(config, "../config/schema.yaml")
 
 MODELS = ["base", "pruned", "healed", "chat"]
@@ -70,6 +70,16 @@ def wiki_articles():
     )
 
 
+def distill_teacher(wildcards):
+    """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
+    return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
+
+
+def cosmopedia_source(wildcards, input):
+    """The local sample file when there is one (tracked as input), else the hub id."""
+    return input[0] if input else config["data"]["cosmopedia"]["source"]
+
+
 def without(section, *keys):
     """A config section minus some keys, so params carry only what the rule uses."""
     return {k: v for k, v in section.items() if k not in keys}
@@ -89,7 +99,8 @@ def resources_for(rule_name, kind="light"):
 
 
 def all_outputs():
-    return expand("results/eval/{model}.json", model=MODELS) + [
+    return [
+        *expand("results/eval/{model}.json", model=MODELS),
         "results/report/summary.md",
         "results/prune/mergekit.yaml",
     ]
@@ -98,4 +109,4 @@ def all_outputs():
 def print_summary():
     summary = Path("results/report/summary.md")
     if summary.exists():
-        print("\n" + summary.read_text(encoding="utf-8"))
+        print(f"\n{summary.read_text(encoding='utf-8')}")

@@ -51,9 +51,7 @@ rule cosmopedia_sample:
         stats="results/data/cosmopedia/stats.json",
     params:
         settings=config["data"]["cosmopedia"],
-        source=local_path(config["data"]["cosmopedia"]["source"])
-        if looks_local(config["data"]["cosmopedia"]["source"])
-        else config["data"]["cosmopedia"]["source"],
+        source=cosmopedia_source,
     resources:
         **resources_for("cosmopedia_sample"),
     log:

@@ -3,10 +3,6 @@
 # resumes instead of starting over (Snakemake deletes a failed job's outputs, not these).
 
 
-def distill_teacher(wildcards):
-    return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
-
-
 rule heal:
     input:
         model="results/models/pruned",

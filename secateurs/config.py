@@ -71,10 +71,18 @@ def resolve(path: str, basedir: Path) -> Path:
     return candidate if candidate.is_absolute() else basedir / candidate
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
+DATA_SUFFIXES = (".parquet", ".json", ".jsonl", ".gz", ".bz2", ".xml", ".txt", ".csv", ".arrow")
+
+
 def looks_local(source: str) -> bool:
-    """A hub id is `owner/name`; anything with a file suffix or a leading ./ ~ / is a path."""
-    return (source.startswith(("/", "./", "../", "~")) or bool(Path(source).suffix)
-            or source.count("/") != 1)
+    """Whether a config source names a local path rather than a hub id (`owner/name`).
+
+    Hub ids may contain dots (`01-ai/Yi-1.5-6B`), so a suffix alone does not make a path;
+    a leading ./ ../ / ~, a data-file suffix, or a shape other than owner/name does.
+    """
+    return (source.startswith(("/", "./", "../", "~")) or source.endswith(DATA_SUFFIXES)
+            or not HUB_ID.fullmatch(source))
 
 
 def _check_inputs(config: dict, basedir: Path) -> list[str]:
