@@ -4,6 +4,10 @@ from pathlib import Path
 from secateurs.packing import tokenize_and_pack
 from secateurs.workflow import rule_log
 
-with rule_log(snakemake):
-    tokenize_and_pack(Path(snakemake.input.mix) / "train.parquet", snakemake.input.tokenizer,
-                      snakemake.output[0], threads=snakemake.threads, **snakemake.params.settings)
+# Tokenizing runs in spawned worker processes, which re-import this file as __mp_main__;
+# the guard keeps them from running the rule again.
+if __name__ == "__main__":
+    with rule_log(snakemake):
+        tokenize_and_pack(Path(snakemake.input.mix) / "train.parquet", snakemake.input.tokenizer,
+                          snakemake.output[0], threads=snakemake.threads,
+                          **snakemake.params.settings)

@@ -51,3 +51,17 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip("../shared/real-data is absent")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """A complete run of the workflow on the demo at reduced budgets (tests/configs/quick.yaml).
+
+    Session-scoped: one real run (minutes) serves every test that inspects its outputs or
+    asks Snakemake what a change would rerun.
+    """
+    from workflow import QUICK, snakemake
+
+    work = tmp_path_factory.mktemp("demo-run")
+    snakemake(work, configfiles=(QUICK,))
+    return work

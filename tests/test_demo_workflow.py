@@ -14,17 +14,9 @@ import pytest
 import torch
 import yaml
 
-from workflow import REPO, planned_jobs, snakemake
+from workflow import QUICK, planned_jobs, snakemake
 
-QUICK = REPO / "tests" / "configs" / "quick.yaml"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("demo")
-    snakemake(work, configfiles=(QUICK,))
-    return work
 
 
 def perplexity(work, model):

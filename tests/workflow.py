@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+QUICK = REPO / "tests" / "configs" / "quick.yaml"
 
 
 def snakemake(workdir: Path, *args: str, configfiles: tuple = (), check: bool = True,
