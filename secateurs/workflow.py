@@ -41,6 +41,18 @@ def rule_log(snakemake) -> Iterator[None]:
             os.close(saved[0]), os.close(saved[1])
 
 
+def export_package_path(basedir: str | os.PathLike) -> None:
+    """Put the checkout on PYTHONPATH so rule scripts import this package from any env.
+
+    Scripts run in a fresh interpreter, possibly inside a --use-conda environment that
+    does not have secateurs installed; importing the checkout's copy also means the code
+    that runs is the code Snakemake's rerun triggers look at.
+    """
+    current = os.environ.get("PYTHONPATH", "")
+    parts = [str(basedir)] + [p for p in current.split(os.pathsep) if p and p != str(basedir)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+
+
 def run_key(settings: dict, *inputs: str | os.PathLike) -> str:
     """A short hash of a job's settings and inputs, naming its checkpoint directory.
 
