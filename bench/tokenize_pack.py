@@ -1,6 +1,6 @@
 """Tokens/s of tokenize-and-pack against raw batched tokenizer calls on the same text.
 
-    .venv/bin/python bench/tokenize.py [--tokenizer DIR] [--copies 8] [--seq-len 2048]
+    .venv/bin/python bench/tokenize_pack.py [--tokenizer DIR] [--copies 8] [--seq-len 2048]
 
 Text: the real English web text of ../shared/real-data/hiyouga+LLaMA-Factory/c4_demo.jsonl
 (300 C4 documents), repeated `--copies` times; a synthetic text when that file is absent.
@@ -24,11 +24,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-# This file is named like the standard library's `tokenize`, which pyarrow (via inspect and
-# linecache) imports: drop bench/ from the import path before importing anything else.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import json

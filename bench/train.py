@@ -25,10 +25,6 @@ from __future__ import annotations
 
 import sys
 
-# bench/ is sys.path[0] for a script run from it; a sibling named like a stdlib module
-# (bench/tokenize.py) would shadow it, so this directory leaves the path first.
-sys.path = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
-
 import argparse
 import json
 import logging

@@ -17,12 +17,6 @@ t1 / (2 * t2), and our throughput over WikiExtractor's (`--no-templates --json`,
 from __future__ import annotations
 
 import sys
-
-# bench/ holds tokenize.py, which would shadow the standard library's `tokenize` (and break
-# `inspect`) when this script's folder is first on sys.path
-if sys.path and sys.path[0].rstrip("/").endswith("bench"):
-    sys.path.pop(0)
-
 import argparse  # noqa: E402
 import glob  # noqa: E402
 import importlib.util  # noqa: E402
