@@ -4,7 +4,8 @@
 
 A random Llama-shaped model is built in memory; the same right-padded batches go through
 (a) a plain `model(..., use_cache=False)` and (b) `score_model` (hooks, Block Influence and
-angular distance for every block size up to L-1, both variants). Prints
+angular distance for every block size up to L-1, both variants; `--micro-batch N` forces
+N rows per scoring pass instead of score_model's automatic split). Prints
 
 - RATIO time score/forward (target <= 1.15), median of 3 alternating runs;
 - RATIO peak memory score/forward (target <= 1.1): on CUDA `max_memory_allocated`, on CPU
@@ -40,7 +41,8 @@ def build(args):
                          num_hidden_layers=args.layers, num_attention_heads=args.hidden // 64,
                          num_key_value_heads=args.hidden // 64)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config).to(device=device, dtype=dtype).eval()
+    with torch.device(device):  # random init on the device itself: fast for big models on GPU
+        model = LlamaForCausalLM(config).to(dtype=dtype).eval()
     generator = torch.Generator().manual_seed(0)
     batches = []
     for _ in range(args.batches):
@@ -60,10 +62,13 @@ def plain_forward(model, batches, device) -> None:
         model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False)
 
 
+MICRO_BATCH = None  # --micro-batch: rows per scoring pass (None = score_model's default)
+
+
 def scoring(model, batches, device) -> None:
     from secateurs.scoring import score_model
 
-    score_model(model, batches, progress=False)
+    score_model(model, batches, progress=False, micro_batch=MICRO_BATCH)
 
 
 def timed(fn, *args) -> float:
@@ -117,8 +122,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="rows per scoring pass (default: score_model's automatic choice)")
     parser.add_argument("--child", choices=["forward", "score"], default=None)
     args = parser.parse_args()
+    global MICRO_BATCH
+    MICRO_BATCH = args.micro_batch
     if args.child:
         child(args)
         return

@@ -205,3 +205,39 @@ def test_bfloat16_scores_stay_close_to_float32(llama, tiny_llama_dir):
     assert low["block_influence"] == pytest.approx(full["block_influence"], abs=0.02)
     assert low["angular_distance"]["last_token"]["2"] == pytest.approx(
         full["angular_distance"]["last_token"]["2"], abs=0.02)
+
+
+def test_micro_batches_give_the_same_scores(llama):
+    """Splitting a batch into passes of fewer rows (the memory bound) changes no score,
+    and the forward pass stopped after the last layer leaves the model usable."""
+    model, tokenizer = llama
+    batches = calibration_batches(tokenizer, TEXTS, 64, batch_size=6)
+    hooks_before = list(model.model.layers[0]._forward_hooks)  # transformers adds its own
+    whole = score_model(model, batches, progress=False, micro_batch=6)
+    split = score_model(model, batches, progress=False, micro_batch=4)
+    assert split["samples"] == whole["samples"] and split["tokens"] == whole["tokens"]
+    assert split["block_influence"] == pytest.approx(whole["block_influence"], abs=1e-6)
+    for variant in ("last_token", "all_tokens"):
+        for n, row in whole["angular_distance"][variant].items():
+            assert split["angular_distance"][variant][n] == pytest.approx(row, abs=1e-6)
+    assert list(model.model.layers[0]._forward_hooks) == hooks_before  # ours are removed
+    with torch.no_grad():
+        logits = model(**batches[0], use_cache=False).logits
+    assert logits.shape[:2] == batches[0]["input_ids"].shape
+    with pytest.raises(ValueError, match="micro_batch"):
+        score_model(model, batches, progress=False, micro_batch=0)
+
+
+def test_window_smaller_than_the_model_scores_like_the_full_window(llama):
+    """With max_block < L the window ring wraps around; the blocks it keeps score exactly
+    as with a window of every layer."""
+    model, tokenizer = llama
+    batches = calibration_batches(tokenizer, TEXTS, 48, batch_size=4)
+    full = score_model(model, batches, progress=False)
+    small = score_model(model, batches, max_block=2, progress=False)
+    assert set(small["angular_distance"]["all_tokens"]) == {"1", "2"}
+    for variant in ("last_token", "all_tokens"):
+        for n in ("1", "2"):
+            assert small["angular_distance"][variant][n] == pytest.approx(
+                full["angular_distance"][variant][n], abs=1e-6)
+    assert small["block_influence"] == pytest.approx(full["block_influence"], abs=1e-6)
