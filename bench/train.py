@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -93,6 +94,29 @@ def padding_share(trainer, steps: int, pad_id: int) -> float:
     return pad / max(total, 1)
 
 
+class StepClock(TrainerCallback):
+    """Time and tokens seen at the end of every optimizer step.
+
+    Throughput is taken between the end of step `warmup` and the last step, so CUDA start-up,
+    the first steps' allocations and the final save do not count: with a few dozen steps
+    they would dominate, and MFU would measure the overhead instead of the training.
+    """
+
+    def __init__(self, warmup: int = 2):
+        self.warmup, self.marks = warmup, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.marks.append((time.perf_counter(), int(state.num_input_tokens_seen)))
+
+    def steady_tokens_per_second(self) -> float | None:
+        if len(self.marks) <= self.warmup + 1:
+            return None
+        (t0, n0), (t1, n1) = self.marks[self.warmup - 1], self.marks[-1]
+        return (n1 - n0) / (t1 - t0)
+
+
 def run(model_dir: Path, chat_jsonl: Path, root: Path, *, packing: bool, steps: int, batch: int,
         max_length: int, bf16: bool) -> dict:
     config = {"method": "full", "learning_rate": 1e-4, "max_steps": steps, "batch_size": batch,
@@ -103,6 +127,8 @@ def run(model_dir: Path, chat_jsonl: Path, root: Path, *, packing: bool, steps: 
     trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=root / f"ckpt-{tag}",
                                            config=config)
     share = padding_share(trainer, steps, tokenizer.pad_token_id)
+    clock = StepClock()
+    trainer.add_callback(clock)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -112,8 +138,10 @@ def run(model_dir: Path, chat_jsonl: Path, root: Path, *, packing: bool, steps: 
     seconds = time.perf_counter() - start
     tokens = int(trainer.state.num_input_tokens_seen)
     params = sum(p.numel() for p in trainer.model.parameters())
+    steady = clock.steady_tokens_per_second()
     return {"mode": tag, "padding_share": share, "tokens": tokens, "seconds": seconds,
-            "tokens_per_second": tokens / seconds, "params": params}
+            "tokens_per_second": steady or tokens / seconds, "params": params,
+            "whole_run_tokens_per_second": tokens / seconds}
 
 
 def mfu(result: dict) -> float | None:
