@@ -42,6 +42,16 @@ rule report:
         loss=report(
             "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
         ),
+        tradeoff=report(
+            "results/report/params_vs_perplexity.png",
+            caption="../config/report/tradeoff.rst",
+            category="Evaluation",
+        ),
+        scores=report(
+            "results/report/layer_scores.png",
+            caption="../config/report/heatmap.rst",
+            category="Pruning",
+        ),
     params:
         models=MODELS,
     resources:

@@ -60,7 +60,20 @@ class ChatSourceError(ValueError):
 
 
 def read_records(path: str, *, split: str = "train") -> Iterator[dict]:
-    """Rows of a local .jsonl/.jsonl.gz/.json/.parquet file, or of a hub dataset by name."""
+    """Rows of a local .jsonl/.jsonl.gz/.json/.parquet file, or of a hub dataset by name.
+
+    A file that cannot be decoded (corrupt gzip, not UTF-8, truncated) raises
+    ChatSourceError naming it: the codecs' own messages do not say which file they read.
+    """
+    try:
+        yield from _records(path, split)
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise ChatSourceError(f"chat source {path}: cannot be read ({type(err).__name__}: {err}). "
+                              "Fix: check that the file is complete and, if it ends in .gz, "
+                              "gzip-compressed UTF-8.") from err
+
+
+def _records(path: str, split: str) -> Iterator[dict]:
     local = Path(path)
     if local.exists():
         name = local.name
@@ -263,8 +276,15 @@ def _read_source(source: dict, kept: list, seen: set, length_of, max_length) -> 
             continue
         seen.add(key)
         kept.append({"messages": messages})
+    kept_here = read - sum(dropped.values())
+    if kept_here == 0 and not (set(dropped) <= {"duplicate", "too_long"} and read):
+        raise ChatSourceError(
+            f"chat source {source['path']}: none of its {read} rows is a usable conversation "
+            f"(dropped: {dict(dropped) or 'no rows at all'}). Fix: check that the file holds "
+            f"{fmt if fmt != 'auto' else 'sharegpt, alpaca or messages'} records, or set its "
+            "`format:` in the chat.data list.")
     return {"path": str(source["path"]), "format": fmt, "read": read,
-            "kept": read - sum(dropped.values()), "dropped": dict(sorted(dropped.items()))}
+            "kept": kept_here, "dropped": dict(sorted(dropped.items()))}
 
 
 def _token_counter(tokenizer_dir):
