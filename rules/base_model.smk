@@ -9,6 +9,8 @@ rule fetch_base_model:
         source=config["base_model"]["source"],
         revision=config["base_model"]["revision"],
         allow_pickle=config["base_model"]["allow_pickle"],
+    cache: cached_when_enabled()
+    retries: 2  # the hub download is the one step that fails transiently on any machine
     resources:
         **resources_for("fetch_base_model"),
     log:
@@ -19,3 +21,7 @@ rule fetch_base_model:
         "../envs/prune.yaml"
     script:
         "../scripts/fetch_base_model.py"
+
+
+# with --cache, the cached rules above lose their benchmark: (rules/common.smk)
+drop_benchmarks_of_cached_rules()

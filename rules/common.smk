@@ -70,6 +70,22 @@ def wiki_articles():
     )
 
 
+def training_settings(section):
+    """A training config section with its DeepSpeed file resolved against the workflow."""
+    settings = dict(config[section])
+    if settings.get("deepspeed"):
+        settings["deepspeed"] = local_path(settings["deepspeed"])
+    return settings
+
+
+def training_resources(rule_name, section):
+    """GPU rules ask for at least one GPU per training process."""
+    merged = resources_for(rule_name, "gpu")
+    if config[section]["num_processes"] > 1:
+        merged["gpu"] = max(merged["gpu"], config[section]["num_processes"])
+    return merged
+
+
 def distill_teacher(wildcards):
     """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
@@ -96,6 +112,42 @@ def resources_for(rule_name, kind="light"):
     merged = dict(DEFAULT_RESOURCES[kind])
     merged.update(config.get("resources", {}).get(rule_name, {}))
     return merged
+
+
+# Between-workflow output cache: `snakemake --cache` with $SNAKEMAKE_OUTPUT_CACHE set.
+# Snakemake stores a cached rule's outputs under a hash of how they were made (the rule's
+# script, its params, the input files no job makes, and the same for every upstream job)
+# and any later run or other workdir that would make them the same way symlinks them
+# instead of running the job. Only the rule scripts are hashed, not the secateurs package
+# they call: clear the cache after changing the package. Directories are cached whole; a
+# rule with several outputs needs them all named (snakemake/caching/__init__.py).
+OUTPUT_CACHE = workflow.enable_cache
+
+
+def cached_when_enabled(reads_base_model=False):
+    """The `cache:` value of an expensive rule: True when --cache is given, else False.
+
+    Snakemake refuses `benchmark:` on a rule marked for caching (a cache hit has no time to
+    record), so the mark is set only when caching is on and
+    drop_benchmarks_of_cached_rules() then removes those rules' benchmarks; a run without
+    --cache keeps every benchmark. The provenance hash reads every input no job makes as a
+    file, and fails on a directory (IsADirectoryError, Snakemake 9.27): rules that read a
+    local base model directory, directly or through an upstream job, are not cached.
+    """
+    if reads_base_model and base_model_is_local_directory():
+        return False
+    return OUTPUT_CACHE
+
+
+def base_model_is_local_directory():
+    return base_model_dir() != "results/models/base"
+
+
+def drop_benchmarks_of_cached_rules():
+    """Called at the end of each rules file that has cached rules (see above)."""
+    for each in workflow.rules:
+        if each.cache and each.cache.output:
+            each._benchmark = None
 
 
 def all_outputs():

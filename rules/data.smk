@@ -11,6 +11,7 @@ rule wiki_extract:
     params:
         settings=without(config["data"]["wiki"], "dumps", "threads"),
     threads: config["data"]["wiki"]["threads"]
+    cache: cached_when_enabled()
     resources:
         **resources_for("wiki_extract"),
     log:
@@ -31,6 +32,7 @@ rule wiki_convert:
         stats="results/data/wiki/{dump}/convert_stats.json",
     params:
         settings=config["data"]["convert"],
+    cache: cached_when_enabled()
     resources:
         **resources_for("wiki_convert"),
     log:
@@ -52,6 +54,7 @@ rule cosmopedia_sample:
     params:
         settings=config["data"]["cosmopedia"],
         source=cosmopedia_source,
+    cache: cached_when_enabled()
     resources:
         **resources_for("cosmopedia_sample"),
     log:
@@ -74,6 +77,7 @@ rule mix:
     params:
         settings=config["data"]["mix"],
     threads: 2
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
         **resources_for("mix"),
     log:
@@ -95,6 +99,7 @@ rule tokenize:
     params:
         settings=without(config["data"]["tokenize"], "threads"),
     threads: config["data"]["tokenize"]["threads"]
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
         **resources_for("tokenize"),
     log:
@@ -105,3 +110,7 @@ rule tokenize:
         "../envs/data.yaml"
     script:
         "../scripts/tokenize_and_pack.py"
+
+
+# with --cache, the cached rules above lose their benchmark: (rules/common.smk)
+drop_benchmarks_of_cached_rules()

@@ -11,6 +11,7 @@ rule demo_tokenizer:
         directory("results/demo/tokenizer"),
     params:
         settings=config["demo"]["tokenizer"],
+    cache: cached_when_enabled()
     resources:
         **resources_for("demo_tokenizer"),
     log:
@@ -34,6 +35,7 @@ rule demo_base_model:
         model=config["demo"]["model"],
         training=config["demo"]["pretrain"],
     threads: 2
+    cache: cached_when_enabled()
     resources:
         **resources_for("demo_base_model", "gpu"),
     log:
@@ -44,3 +46,7 @@ rule demo_base_model:
         "../envs/train.yaml"
     script:
         "../scripts/demo_base_model.py"
+
+
+# with --cache, the cached rules above lose their benchmark: (rules/common.smk)
+drop_benchmarks_of_cached_rules()

@@ -17,6 +17,7 @@ rule score_layers:
         settings=config["prune"]["score"],
         access=model_access(),
     threads: 2
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
         **resources_for("score_layers", "gpu"),
     log:
@@ -59,6 +60,7 @@ rule slice_model:
     params:
         settings=config["prune"]["slice"],
         access=model_access(),
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
         **resources_for("slice_model"),
     log:
@@ -69,3 +71,7 @@ rule slice_model:
         "../envs/prune.yaml"
     script:
         "../scripts/slice_model.py"
+
+
+# with --cache, the cached rules above lose their benchmark: (rules/common.smk)
+drop_benchmarks_of_cached_rules()

@@ -12,11 +12,12 @@ rule heal:
         model=directory("results/models/healed"),
         train_log="results/train_logs/heal.csv",
     params:
-        training=config["heal"],
+        training=training_settings("heal"),
         checkpoints="results/checkpoints/heal",
     threads: 2
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
-        **resources_for("heal", "gpu"),
+        **training_resources("heal", "heal"),
     log:
         "logs/heal/heal.log",
     benchmark:
@@ -59,11 +60,12 @@ rule chat_sft:
         model=directory("results/models/chat"),
         train_log="results/train_logs/chat.csv",
     params:
-        training=without(config["chat"], "data", "max_examples"),
+        training=without(training_settings("chat"), "data", "max_examples"),
         checkpoints="results/checkpoints/chat",
     threads: 2
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
-        **resources_for("chat_sft", "gpu"),
+        **training_resources("chat_sft", "chat"),
     log:
         "logs/chat_sft/chat_sft.log",
     benchmark:
@@ -72,3 +74,7 @@ rule chat_sft:
         "../envs/train.yaml"
     script:
         "../scripts/chat_sft.py"
+
+
+# with --cache, the cached rules above lose their benchmark: (rules/common.smk)
+drop_benchmarks_of_cached_rules()

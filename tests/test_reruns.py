@@ -1,0 +1,106 @@
+"""What reruns after each kind of change: exactly the dependent jobs, nothing upstream.
+
+Each case layers one more config file over the completed demo run (the `demo_run`
+fixture) and asks Snakemake for a dry run. The default rerun triggers (mtime, params,
+input, code, software-env) rerun a job whose params or set of input files changed, and
+everything downstream of it; the config is split by stage so that the params of a rule
+carry only its own slice (DESIGN.md). A job set larger than expected means some rule's
+params carry config it does not use; a smaller one means a rule misses a dependency.
+
+The demo builds its own base model from the healing mix (rules/demo.smk), so any change
+to the corpus reruns the tokenizer, the base model and everything pruned from it; with a
+hub or local base model the same change would stop at mix, tokenize and healing.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from workflow import QUICK, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+# A change to the corpus in the demo: the Chinese text feeds the tokenizer, the mix, the
+# packed data, the base model pretrained on it, and so every later stage.
+CORPUS_AND_DOWNSTREAM = {
+    "demo_tokenizer": 1, "mix": 1, "tokenize": 1, "demo_base_model": 1, "score_layers": 1,
+    "plan_pruning": 1, "slice_model": 1, "heal": 1, "chat_sft": 1, "evaluate": 4,
+    "report": 1, "all": 1,
+}
+
+CASES = {
+    # chat_data reads only chat.data and chat.max_examples
+    "chat max_examples": (
+        {"chat": {"max_examples": 120}},
+        {"chat_data": 1, "chat_sft": 1, "evaluate": 1, "report": 1, "all": 1},
+    ),
+    # chat_sft reads the rest of chat:; the chat data is not rebuilt
+    "chat max_length": (
+        {"chat": {"max_length": 200}},
+        {"chat_sft": 1, "evaluate": 1, "report": 1, "all": 1},
+    ),
+    # OpenCC profile: the conversion and everything built on the converted text; the
+    # extraction of the dump and the English sample stay
+    "opencc profile": (
+        {"data": {"convert": {"profile": "tw2sp"}}},
+        {"wiki_convert": 1, **CORPUS_AND_DOWNSTREAM},
+    ),
+    # pruning strategy: the plan and the models cut by it; the layer scores stay
+    "pruning strategy": (
+        {"prune": {"plan": {"strategy": "block"}}},
+        {"plan_pruning": 1, "slice_model": 1, "heal": 1, "chat_sft": 1, "evaluate": 3,
+         "report": 1, "all": 1},
+    ),
+    # layer scoring settings: scores, plan and everything after them, not the base model
+    "scoring samples": (
+        {"prune": {"score": {"num_samples": 16}}},
+        {"score_layers": 1, "plan_pruning": 1, "slice_model": 1, "heal": 1, "chat_sft": 1,
+         "evaluate": 3, "report": 1, "all": 1},
+    ),
+    # healing learning rate: healing and the chat model fine-tuned from it
+    "healing learning rate": (
+        {"heal": {"learning_rate": 5.0e-4}},
+        {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
+    ),
+    # evaluation settings: every evaluation and the report, no model is retrained
+    "evaluation prompts": (
+        {"evaluate": {"max_new_tokens": 8}},
+        {"evaluate": 4, "report": 1, "all": 1},
+    ),
+}
+
+
+def dry_run(work, tmp_path, change: dict) -> dict[str, int]:
+    layered = tmp_path / "change.yaml"
+    layered.write_text(yaml.safe_dump(change, allow_unicode=True))
+    result = snakemake(work, "--dry-run", configfiles=(QUICK, layered))
+    return planned_jobs(result.stdout)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_change_reruns_exactly_its_dependents(demo_run, tmp_path, case):
+    change, expected = CASES[case]
+    assert dry_run(demo_run, tmp_path, change) == expected
+
+
+def test_new_dump_reruns_its_own_extraction_and_what_reads_the_corpus(demo_run, tmp_path):
+    """A second dump name (here the same demo file) is a new extract and convert job; the
+    existing dump's jobs and the English sample are not redone."""
+    from workflow import REPO
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    dump = config["data"]["wiki"]["dumps"]["zhwiki-demo"]
+    change = {"data": {"wiki": {"dumps": {"zhwiki-demo2": dump}}}}
+    layered = tmp_path / "change.yaml"
+    layered.write_text(yaml.safe_dump(change))
+    result = snakemake(demo_run, "--dry-run", configfiles=(QUICK, layered))
+    assert planned_jobs(result.stdout) == {"wiki_extract": 1, "wiki_convert": 1,
+                                           **CORPUS_AND_DOWNSTREAM}
+    assert "results/data/wiki/zhwiki-demo2/articles.parquet" in result.stdout
+    assert "results/data/wiki/zhwiki-demo/articles.parquet" not in _outputs_of_jobs(result.stdout)
+
+
+def _outputs_of_jobs(stdout: str) -> str:
+    """The `output:` lines of the planned jobs (inputs name the old dump too)."""
+    return "\n".join(line for line in stdout.splitlines() if line.strip().startswith("output:"))
