@@ -69,9 +69,9 @@ def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, key):
     bad = copy.deepcopy(demo_config)
     change(bad)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    # The bad file replaces every section it names; --configfile layers it over the demo.
+    # The bad file is the whole config, as a recipe given with --configfile would be.
     result = snakemake(tmp_path / "work", "--dry-run", configfiles=(tmp_path / "bad.yaml",),
-                       check=False)
+                       check=False, over_demo=False)
     assert result.returncode != 0
     assert f"`{key}" in result.stdout + result.stderr
     assert not (tmp_path / "work" / "results").exists()

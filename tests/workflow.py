@@ -13,9 +13,14 @@ QUICK = REPO / "tests" / "configs" / "quick.yaml"
 
 
 def snakemake(workdir: Path, *args: str, configfiles: tuple = (), check: bool = True,
-              timeout: int = 1500) -> subprocess.CompletedProcess:
-    """Run the workflow of this checkout with `workdir` as its working directory."""
-    files = [str(REPO / "config" / "config.yaml"), *map(str, configfiles)]
+              timeout: int = 1500, over_demo: bool = True) -> subprocess.CompletedProcess:
+    """Run the workflow of this checkout with `workdir` as its working directory.
+
+    `configfiles` are layered over the demo config (config/config.yaml) unless `over_demo`
+    is False; then they are the whole config, as a recipe given with --configfile is.
+    """
+    files = [str(REPO / "config" / "config.yaml")] if over_demo else []
+    files += [str(f) for f in configfiles]
     cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", "--configfile", *files, *args]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
