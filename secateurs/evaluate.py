@@ -36,12 +36,12 @@ from typing import Iterable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from secateurs import devices
+from secateurs.devices import resolve_device
 from secateurs.io import read_parquet, write_json
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-          "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
 
 
 class EvaluationError(ValueError):
@@ -50,26 +50,8 @@ class EvaluationError(ValueError):
 
 # ----------------------------------------------------------------------------- loading
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple MPS, then CPU; anything else is passed to torch."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
-    if isinstance(dtype, torch.dtype) or dtype == "auto":
-        return dtype
-    try:
-        return DTYPES[dtype]
-    except KeyError:
-        raise EvaluationError(
-            f"evaluate: dtype {dtype!r} is not supported; use one of "
-            f"{sorted(DTYPES)} or 'auto'") from None
+    return devices.resolve_dtype(dtype, error=EvaluationError, stage="evaluate")
 
 
 def load_model(model_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "float32",

@@ -41,14 +41,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from secateurs.devices import resolve_device, resolve_dtype
 from secateurs.io import atomic_output, read_parquet, write_json
 from secateurs.layers import (check_model_dir, delete_layers_in_memory, find_decoder_layers,
                               read_config, resolve_model_dir, source_name)
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-          "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
 
 CSV_HEADER = (
     "# block [block_start, block_end) of n = block_end - block_start layers (0-based, end\n"
@@ -60,26 +58,6 @@ CSV_HEADER = (
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple MPS, then CPU."""
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
-    """A torch dtype from "bf16"/"bfloat16"/...; "auto" keeps the checkpoint's own dtype."""
-    if isinstance(dtype, torch.dtype) or dtype == "auto":
-        return dtype
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {sorted(DTYPES) + ['auto']}; pick one")
-    return DTYPES[dtype]
 
 
 # --------------------------------------------------------------------------- data
