@@ -184,12 +184,11 @@ def _perplexity(model_dir: Path, tokenizer, texts: list[str], max_len: int) -> f
 def _drop_layers(model_dir: Path, out: Path, drop: list[int]) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from secateurs.layers import delete_layers_in_memory
+
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     keep = [i for i in range(model.config.num_hidden_layers) if i not in drop]
-    model.model.layers = torch.nn.ModuleList([model.model.layers[i] for i in keep])
-    for index, layer in enumerate(model.model.layers):
-        layer.self_attn.layer_idx = index
-    model.config.num_hidden_layers = len(keep)
+    delete_layers_in_memory(model, keep)
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
     return out

@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from secateurs.distill import distillation_loss
 from secateurs.heal import PackedCollator, heal, load_packed_dataset
+from secateurs.layers import delete_layers_in_memory
 from test_heal import heal_cfg, make_packed_dir
 
 
@@ -59,11 +60,7 @@ def test_mismatched_vocabularies_and_bad_settings_are_refused():
 
 def _drop_layers(model_dir: Path, out: Path, keep: list[int]) -> Path:
     """A depth-pruned student: the teacher with only `keep` layers (what slicing makes)."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.model.layers = torch.nn.ModuleList([model.model.layers[i] for i in keep])
-    for new_index, layer in enumerate(model.model.layers):
-        layer.self_attn.layer_idx = new_index
-    model.config.num_hidden_layers = len(keep)
+    model = delete_layers_in_memory(AutoModelForCausalLM.from_pretrained(model_dir), keep)
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
     return out
