@@ -7,9 +7,10 @@ min_version("9.0")
 
 # A config given with --configfile (a recipe) replaces the demo's whole instead of being
 # merged into it, so a recipe never inherits the demo's dump, data or model by accident.
+# The path is the workflow's own, so `--directory elsewhere` runs the demo too.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 
