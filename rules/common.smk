@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
+import secateurs.cluster
 from secateurs.config import looks_local, resolve, validate_config
 from secateurs.workflow import export_package_path
 
@@ -79,11 +80,8 @@ def training_settings(section):
 
 
 def training_resources(rule_name, section):
-    """GPU rules ask for at least one GPU per training process."""
-    merged = resources_for(rule_name, "gpu")
-    if config[section]["num_processes"] > 1:
-        merged["gpu"] = max(merged["gpu"], config[section]["num_processes"])
-    return merged
+    """GPUs per training process; nodes, tasks and per-node GPUs for several nodes."""
+    return secateurs.cluster.training_resources(config, rule_name, section)
 
 
 def distill_teacher(wildcards):
@@ -101,17 +99,9 @@ def without(section, *keys):
     return {k: v for k, v in section.items() if k not in keys}
 
 
-DEFAULT_RESOURCES = {
-    "light": {"mem_mb": 4000, "runtime": 60, "cpus_per_task": 2, "gpu": 0},
-    "gpu": {"mem_mb": 32000, "runtime": 720, "cpus_per_task": 8, "gpu": 0},
-}
-
-
 def resources_for(rule_name, kind="light"):
     """Cluster resources of a rule: the kind's defaults, overridden by config `resources:`."""
-    merged = dict(DEFAULT_RESOURCES[kind])
-    merged.update(config.get("resources", {}).get(rule_name, {}))
-    return merged
+    return secateurs.cluster.rule_resources(config, rule_name, kind)
 
 
 # Between-workflow output cache: `snakemake --cache` with $SNAKEMAKE_OUTPUT_CACHE set.

@@ -4,7 +4,9 @@ One process (the CPU demo, one GPU) calls the stage function directly, so traceb
 logs stay in the rule's log. Several processes (`num_processes` in the stage's config,
 one per GPU of the job's allocation) run `secateurs.train_cli` under torchrun inside the
 same job, which is how a SLURM job with `gpu=N` trains on all N GPUs (with DeepSpeed when
-the config names a ZeRO file). The same code path serves both; only the launcher differs.
+the config names a ZeRO file). Several nodes (`num_nodes`, SLURM only) add srun, which
+starts one torchrun per node of the job's allocation; they meet at a port of the node
+that runs the rule. The same code path serves all of these; only the launcher differs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -25,9 +28,11 @@ SECTIONS = {"heal": "heal", "chat-sft": "chat"}
 def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.PathLike,
                 log_csv: str, config: dict, packed: str | None = None, data: str | None = None,
                 teacher: str | None = None) -> dict | None:
-    """Run `heal` or `chat-sft` with `config["num_processes"]` processes."""
+    """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
+    `config["num_nodes"]` nodes."""
     processes = int(config.get("num_processes") or 1)
-    if processes <= 1:
+    nodes = int(config.get("num_nodes") or 1)
+    if processes <= 1 and nodes <= 1:
         return _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
                            log_csv=log_csv, config=config, packed=packed, data=data,
                            teacher=teacher)
@@ -39,8 +44,8 @@ def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.Pa
             "--log-csv", log_csv, "--config", str(config_file)]
     args += ["--packed", packed] if packed else ["--data", data]
     args += ["--teacher", teacher] if teacher else []
-    command = launch_command(processes, args)
-    log.info("launching %d processes: %s", processes, " ".join(command))
+    command = launch_command(processes, args, **multi_node(SECTIONS[stage], nodes))
+    log.info("launching %d x %d processes: %s", nodes, processes, " ".join(command))
     subprocess.run(command, check=True)
     return None
 
@@ -55,3 +60,29 @@ def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, pack
     from secateurs.sft import chat_sft
 
     return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)
+
+
+def multi_node(section: str, nodes: int) -> dict:
+    """launch_command's multi-node arguments: rendezvous here, run id = the SLURM job.
+
+    The rule runs on the first node of its allocation (the batch host), so that node serves
+    the rendezvous, on a port free there. Outside SLURM there is no allocation to spread
+    over, and the error says so instead of waiting for nodes that never come.
+    """
+    if nodes <= 1:
+        return {}
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        raise RuntimeError(
+            f"config key `{section}.num_nodes` = {nodes}: training on several nodes needs a "
+            "SLURM allocation of that many nodes (run with --profile profiles/slurm), and this "
+            f"job is not in one (no SLURM_JOB_ID). Fix: set {section}.num_nodes: 1 here")
+    return {"num_nodes": nodes, "rendezvous": f"{socket.gethostname()}:{free_port()}",
+            "run_id": job}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]

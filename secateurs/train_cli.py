@@ -56,10 +56,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def log_placement() -> None:
+    """Which rank runs where: the rule's log then shows a multi-node job used every node."""
+    import os
+    import socket
+
+    node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    logging.getLogger("secateurs.train_cli").info(
+        "rank %s of %s (local rank %s) on node %s", os.environ.get("RANK", "0"),
+        os.environ.get("WORLD_SIZE", "1"), os.environ.get("LOCAL_RANK", "0"), node)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     section = "heal" if args.stage == "heal" else "chat"
+    log_placement()
     config = load_section(args.config, section)
     if args.deepspeed:
         config["deepspeed"] = args.deepspeed

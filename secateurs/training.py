@@ -155,6 +155,10 @@ def training_arguments(config: dict, checkpoint_dir: str | os.PathLike, *, max_s
         dataloader_num_workers=int(config.get("dataloader_num_workers", 0)),
         include_num_input_tokens_seen="all",
         remove_unused_columns=False,
+        # every trainable weight of a decoder-only LM (or its LoRA adapter) takes part in
+        # each forward; transformers' default (True without checkpointing) costs DDP an
+        # extra pass over the autograd graph every step
+        ddp_find_unused_parameters=False,
         deepspeed=deepspeed if deepspeed is not None else config.get("deepspeed"),
     )
     # transformers 5.23 renamed gradient_checkpointing to activation_checkpointing (the old
@@ -456,8 +460,10 @@ def logging_callbacks(checkpoint_dir: str | os.PathLike, resumed_step: int,
 
 
 def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
-                   deepspeed_config: str | None = None) -> list[str]:
-    """The command line that runs a training stage on `num_processes` processes.
+                   deepspeed_config: str | None = None, num_nodes: int = 1,
+                   rendezvous: str | None = None, run_id: str | None = None,
+                   srun: bool = True) -> list[str]:
+    """The command line that runs a training stage on `num_processes` processes per node.
 
     One process runs plain `python -m secateurs.train_cli`; more use torchrun (one node):
     accelerate's `--cpu` mode silently runs one process and refuses DeepSpeed (STACK.md), and
@@ -469,15 +475,32 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
         launch_command(2, ["heal", "--model", m, "--packed", p, "--out", o, "--checkpoint-dir", c,
                            "--log-csv", l, "--config", "heal.yaml"],
                        deepspeed_config="config/deepspeed/zero2.json")
+
+    Several nodes (`num_nodes` > 1, inside a SLURM allocation of that many nodes): `srun`
+    starts one torchrun per node, and the torchruns meet at `rendezvous` (host:port of the
+    node that runs the rule) under `run_id` (the SLURM job id), giving a world of
+    num_nodes x num_processes ranks. `srun=False` leaves out the srun prefix: the line one
+    node runs, which is what a test can start twice on one machine.
     """
     stage_args = list(stage_args or [])
     if deepspeed_config:
         stage_args += ["--deepspeed", str(deepspeed_config)]
-    if num_processes <= 1:
-        return [sys.executable, "-m", "secateurs.train_cli", *stage_args]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc_per_node", str(int(num_processes)),
-            "-m", "secateurs.train_cli", *stage_args]
+    train = ["-m", "secateurs.train_cli", *stage_args]
+    if num_nodes <= 1:
+        if num_processes <= 1:
+            return [sys.executable, *train]
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", str(int(num_processes)), *train]
+    if not rendezvous or not run_id:
+        raise ValueError("num_nodes > 1 needs a rendezvous host:port and a run id")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(int(num_nodes)),
+                "--nproc_per_node", str(int(num_processes)), "--rdzv_backend", "c10d",
+                "--rdzv_endpoint", rendezvous, "--rdzv_id", str(run_id), *train]
+    if not srun:
+        return torchrun
+    # --overlap: the rule itself already runs in a step of this allocation on the first node
+    return ["srun", "--nodes", str(int(num_nodes)), "--ntasks", str(int(num_nodes)),
+            "--ntasks-per-node", "1", "--kill-on-bad-exit=1", "--overlap", *torchrun]
 
 
 # ----------------------------------------------------------------------------- models

@@ -44,3 +44,37 @@ def test_one_process_runs_in_this_process(tiny_tokenizer_dir, tmp_path):
                           config=heal_cfg(token_budget=2 * 32 * 2, batch_size=2, save_steps=10))
     assert summary["steps"] == 2
     assert (tmp_path / "out" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_two_nodes_meet_at_one_rendezvous(tiny_tokenizer_dir, tmp_path):
+    """The line each node runs under srun, started twice here: two torchrun agents (one
+    process each) meet at one c10d rendezvous and train as one world of two ranks."""
+    import json
+    import os
+    import subprocess
+
+    from secateurs.demo.model import init_llama
+    from secateurs.launch import free_port
+    from secateurs.training import launch_command
+    from workflow import REPO
+
+    init_llama(tiny_tokenizer_dir, tmp_path / "model", hidden_size=64, num_hidden_layers=2,
+               num_attention_heads=4, intermediate_size=128)
+    packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed")
+    (tmp_path / "heal.json").write_text(json.dumps(
+        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1)}))
+    line = launch_command(1, ["heal", "--model", str(tmp_path / "model"), "--packed", str(packed),
+                              "--out", str(tmp_path / "out"), "--checkpoint-dir",
+                              str(tmp_path / "ckpt"), "--log-csv", str(tmp_path / "log.csv"),
+                              "--config", str(tmp_path / "heal.json")],
+                          num_nodes=2, rendezvous=f"127.0.0.1:{free_port()}", run_id="two-nodes",
+                          srun=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(line, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [int(r["tokens_seen"]) for r in rows] == [128, 256]  # 2 rows x 32 tokens x 2 ranks
+    AutoModelForCausalLM.from_pretrained(tmp_path / "out")

@@ -1,8 +1,8 @@
-"""The workflow on a real SLURM cluster: a single node on localhost, started for this test.
+"""The workflow on a real SLURM cluster: two nodes on localhost, started for this test.
 
 tests/slurm/start.sh installs slurm-wlm and munge (Debian) when missing, writes a
-cgroup-free slurm.conf and starts munged, slurmctld and slurmd; the fixture stops what it
-started. The corpus half of the demo (extraction, OpenCC conversion, Cosmopedia sample,
+cgroup-free slurm.conf and starts munged, slurmctld and two slurmd (node1, node2); the
+fixture stops what it started. The corpus half of the demo (extraction, OpenCC conversion, Cosmopedia sample,
 tokenizer, 2:1 mix, packing) and the chat data run through snakemake-executor-plugin-slurm
 with the test profile (tests/slurm/profile: squeue status checks, as STACK.md found
 needed without accounting; the six corpus jobs grouped into one SLURM job whose rules run
@@ -11,13 +11,20 @@ own record of each job (`scontrol show job`: COMPLETED, exit 0, our workdir), an
 SLURM job logs naming every rule. The outputs must equal, byte for byte, those of the
 local demo run (the `demo_run` fixture, same config), except timings in stats files.
 
+Healing on two nodes: a copy of the local demo run reruns `heal` with `num_nodes: 2`
+(tests/configs/multinode.yaml). SLURM must record one job on both nodes, srun must start a
+rank on each, and the ranks must train as one world (twice the tokens a step, the same
+budget in half the steps).
+
 Skips when SLURM cannot be installed or started (not root, no apt, no network).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,6 +37,7 @@ pytestmark = pytest.mark.slow
 SLURM = REPO / "tests" / "slurm"
 PROFILE = SLURM / "profile"
 SLURM_CONFIG = REPO / "tests" / "configs" / "slurm.yaml"
+MULTINODE_CONFIG = REPO / "tests" / "configs" / "multinode.yaml"
 TARGETS = ("results/data/packed", "results/data/chat/train.jsonl")
 RULES = {"wiki_extract", "wiki_convert", "cosmopedia_sample", "demo_tokenizer", "mix",
          "tokenize", "chat_data"}
@@ -100,6 +108,40 @@ def test_slurm_outputs_equal_the_local_run(slurm_run, demo_run):
                 assert remote.read_bytes() == local.read_bytes(), f"{remote} differs"
             compared += 1
     assert compared >= 15
+
+
+@pytest.fixture(scope="module")
+def two_node_heal(slurm_cluster, demo_run, tmp_path_factory):
+    """A copy of the local demo run whose healing reruns on two SLURM nodes."""
+    work = tmp_path_factory.mktemp("slurm-two-nodes")
+    shutil.copytree(demo_run, work, symlinks=True, dirs_exist_ok=True)
+    (work / "logs" / "heal" / "heal.log").unlink()
+    result = snakemake(work, "--profile", str(PROFILE), "--", "results/models/healed",
+                       configfiles=(QUICK, SLURM_CONFIG, MULTINODE_CONFIG), timeout=1200)
+    return work, result.stdout + result.stderr
+
+
+def test_healing_spans_two_nodes(two_node_heal, demo_run):
+    work, output = two_node_heal
+    jobs = submitted_jobs(output)
+    assert len(jobs) == 1, output[-3000:]  # heal alone: nothing upstream changed
+    job, slurm_log = next(iter(jobs.items()))
+    record = slurm_record(job)
+    assert record["JobState"] == "COMPLETED" and record["ExitCode"] == "0:0", record
+    assert record["NumNodes"] == "2" and record["NodeList"] == "node[1-2]", record
+    heal_log = (work / "logs" / "heal" / "heal.log").read_text()
+    assert "launching 2 x 1 processes: srun --nodes 2" in heal_log, slurm_log.read_text()[-3000:]
+    placed = set(re.findall(r"rank (\d) of 2 \(local rank 0\) on node (node\d)", heal_log))
+    assert {node for _, node in placed} == {"node1", "node2"}, heal_log[-3000:]
+    assert {rank for rank, _ in placed} == {"0", "1"}
+    local, remote = (train_log(d / "results" / "train_logs" / "heal.csv") for d in (demo_run, work))
+    assert remote[-1]["tokens_seen"] == local[-1]["tokens_seen"]  # the same token budget
+    assert remote[-1]["step"] * 2 == local[-1]["step"]  # in half the steps: a world of two
+
+
+def train_log(path: Path) -> list[dict[str, int]]:
+    return [{"step": int(row["step"]), "tokens_seen": int(row["tokens_seen"])}
+            for row in csv.DictReader(path.open())]
 
 
 def without_timings(path: Path) -> dict:

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM cluster on localhost for the SLURM test: munged, slurmctld and
-# slurmd, cgroup-free (proctrack/linuxproc, task/none) and without accounting, the
-# configuration ../shared/STACK.md found to work in containers. State, spool, logs and
+# Start a SLURM cluster on localhost for the SLURM test: munged, slurmctld and one slurmd per
+# node, cgroup-free (proctrack/linuxproc, task/none) and without accounting, the
+# configuration ../shared/STACK.md found to work in containers. Two nodes by default
+# ($SECATEURS_SLURM_NODES): node1 and node2, two slurmd on this host with their own ports
+# (Debian builds SLURM with multiple-slurmd support), so a job can span two nodes and the
+# multi-node training launch (srun starting one torchrun per node) runs for real. State, spool, logs and
 # `pids` (the PIDs of the daemons this script started, which tests/slurm/stop.sh stops)
 # live under $SECATEURS_SLURM_DIR (default /tmp/secateurs-slurm).
 #
@@ -16,6 +19,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${SECATEURS_SLURM_DIR:-/tmp/secateurs-slurm}
+nodes=${SECATEURS_SLURM_NODES:-2}
 conf=/etc/slurm/slurm.conf
 marker="# written by secateurs tests/slurm/start.sh"
 
@@ -28,7 +32,7 @@ if [ -s "$dir/pids" ]; then
   echo "tests/slurm/start.sh: $dir/pids lists running daemons; run tests/slurm/stop.sh first" >&2
   exit 3
 fi
-mkdir -p "$dir"/{state,spool,log} /etc/slurm
+mkdir -p "$dir"/{state,log} /etc/slurm
 : > "$dir/pids"
 
 cpus=$(nproc)
@@ -52,16 +56,20 @@ MinJobAge=600
 DefMemPerCPU=1000
 SchedulerType=sched/backfill
 SlurmctldPidFile=$dir/slurmctld.pid
-SlurmdPidFile=$dir/slurmd.pid
-SlurmdSpoolDir=$dir/spool
+SlurmdPidFile=$dir/slurmd-%n.pid
+SlurmdSpoolDir=$dir/spool-%n
 StateSaveLocation=$dir/state
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+SlurmdLogFile=$dir/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
+# every node claims all CPUs and memory of this host (nothing is enforced without cgroups)
+for n in $(seq "$nodes"); do
+  echo "NodeName=node$n NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((17000 + n))" \
+       "CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN" >> "$conf"
+done
+echo "PartitionName=debug Nodes=node[1-$nodes] Default=YES MaxTime=INFINITE State=UP" >> "$conf"
 
 # munged: reuse one that answers, else start it (as the munge user, like its unit file)
 if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -76,17 +84,20 @@ fi
 /usr/sbin/slurmctld -D -i >"$dir/log/slurmctld.out" 2>&1 &
 echo $! >> "$dir/pids"
 for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.2; done
-/usr/sbin/slurmd -D -N localhost >"$dir/log/slurmd.out" 2>&1 &
-echo $! >> "$dir/pids"
+for n in $(seq "$nodes"); do
+  mkdir -p "$dir/spool-node$n"
+  /usr/sbin/slurmd -D -N "node$n" >"$dir/log/slurmd-node$n.out" 2>&1 &
+  echo $! >> "$dir/pids"
+done
 
 for _ in $(seq 120); do
-  if [ "$(sinfo -h -n localhost -o %T 2>/dev/null)" = idle ]; then
-    echo "SLURM up: $conf, logs in $dir/log"
+  if [ "$(sinfo -h -t idle -o %D 2>/dev/null)" = "$nodes" ]; then
+    echo "SLURM up: $nodes nodes, $conf, logs in $dir/log"
     exit 0
   fi
   sleep 0.5
 done
-echo "tests/slurm/start.sh: node localhost did not become idle; see $dir/log" >&2
+echo "tests/slurm/start.sh: $nodes nodes did not all become idle; see $dir/log" >&2
 sinfo >&2 || true
 bash "$here/stop.sh"
 exit 3
