@@ -62,6 +62,28 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     """Checks across keys, run once the shapes are right; returns the problems found."""
     problems = _check_inputs(config, basedir)
     problems += _check_plan(config, basedir)
+    problems += _check_training_gpus(config)
+    return problems
+
+
+TRAINING_RULES = {"heal": "heal", "chat_sft": "chat"}
+
+
+def _check_training_gpus(config: dict) -> list[str]:
+    """GPUs a training rule asks for that no process would use.
+
+    One training process drives one GPU (DDP/DeepSpeed data parallelism, not a device map),
+    so `gpu: 8` with one process would hold seven idle GPUs for the whole job.
+    """
+    problems = []
+    for rule, section in TRAINING_RULES.items():
+        gpus = ((config.get("resources") or {}).get(rule) or {}).get("gpu")
+        processes = int(config.get(section, {}).get("num_processes") or 1)
+        if isinstance(gpus, int) and gpus > processes:
+            problems.append(
+                f"config key `resources.{rule}.gpu` = {gpus} but `{section}.num_processes` = "
+                f"{processes}: each training process uses one GPU, so {gpus - processes} would "
+                f"sit idle. Fix: set {section}.num_processes: {gpus} (GPUs per node)")
     return problems
 
 
