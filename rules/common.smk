@@ -110,7 +110,9 @@ def resources_for(rule_name, kind="light"):
 # and any later run or other workdir that would make them the same way symlinks them
 # instead of running the job. Only the rule scripts are hashed, not the secateurs package
 # they call: clear the cache after changing the package. Directories are cached whole; a
-# rule with several outputs needs them all named (snakemake/caching/__init__.py).
+# rule with several outputs needs them all named (snakemake/caching/__init__.py). Cluster
+# jobs neither get a bare --cache passed on nor could hash their upstream (a spawned job's
+# DAG holds that job alone): on SLURM everything is computed and nothing stored (README).
 OUTPUT_CACHE = workflow.enable_cache
 
 
