@@ -221,5 +221,7 @@ def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, call
         return Trainer(**common)
     from secateurs.distill import DistillationTrainer
 
+    log.info("distilling from teacher %s (alpha %s, temperature %s)", teacher_dir,
+             cfg["distill"]["alpha"], cfg["distill"]["temperature"])
     return DistillationTrainer(**common, teacher=_load_teacher(teacher_dir, cfg, args.bf16),
                                alpha=cfg["distill"]["alpha"], temperature=cfg["distill"]["temperature"])

@@ -101,3 +101,26 @@ def test_distill_without_teacher_is_refused(tiny_llama_dir, tiny_tokenizer_dir, 
     with pytest.raises(TrainingConfigError, match="teacher_dir"):
         heal(tiny_llama_dir, packed, tmp_path / "o", checkpoint_dir=tmp_path / "c", log_csv=tmp_path / "l",
              config=heal_cfg(distill={"enabled": True}))
+
+
+@pytest.mark.slow
+def test_demo_workflow_heals_with_distillation_from_its_base(demo_run, tmp_path):
+    """The config switch in the workflow: heal reads the unpruned base as its teacher and
+    the healed model still beats the pruned one (bench/distill.py measures by how much)."""
+    import json
+    import shutil
+
+    from workflow import QUICK, snakemake
+
+    work = tmp_path / "work"
+    shutil.copytree(demo_run, work, symlinks=True, ignore=shutil.ignore_patterns("checkpoints"))
+    switch = tmp_path / "distill.yaml"
+    switch.write_text("heal:\n  distill: {enabled: true, alpha: 0.2, temperature: 1.0}\n")
+    snakemake(work, "--", "results/eval/healed.json", configfiles=(QUICK, switch))
+    log = (work / "logs" / "heal" / "heal.log").read_text()
+    assert "distilling from teacher results/models/base (alpha 0.2, temperature 1.0)" in log
+    (summary,) = (work / "results" / "checkpoints" / "heal").glob("*/summary.json")
+    assert json.loads(summary.read_text())["distill"] is True
+    healed = json.loads((work / "results" / "eval" / "healed.json").read_text())["perplexity"]
+    pruned = json.loads((work / "results" / "eval" / "pruned.json").read_text())["perplexity"]
+    assert all(healed[lang] < pruned[lang] for lang in ("en", "zh")), (healed, pruned)

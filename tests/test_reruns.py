@@ -63,6 +63,16 @@ CASES = {
         {"heal": {"learning_rate": 5.0e-4}},
         {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
     ),
+    # distillation reads the base as teacher, but the base itself is not remade
+    "distillation switch": (
+        {"heal": {"distill": {"enabled": True}}},
+        {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
+    ),
+    # resources are not params: a job's allocation changes nothing it makes
+    "cluster resources": (
+        {"resources": {"heal": {"mem_mb": 64000, "runtime": 30}}},
+        {},
+    ),
     # evaluation settings: every evaluation and the report, no model is retrained
     "evaluation prompts": (
         {"evaluate": {"max_new_tokens": 8}},
