@@ -27,11 +27,14 @@ DEFAULTS = {
 }
 
 
+def configured(config: dict, rule_name: str) -> dict:
+    """What the config's `resources: {rule: ...}` says for one rule (may be nothing)."""
+    return (config.get("resources") or {}).get(rule_name) or {}
+
+
 def rule_resources(config: dict, rule_name: str, kind: str = "light") -> dict:
     """A rule's resources: the kind's defaults, overridden by config `resources: {rule: }`."""
-    merged = dict(DEFAULTS[kind])
-    merged.update((config.get("resources") or {}).get(rule_name) or {})
-    return merged
+    return {**DEFAULTS[kind], **configured(config, rule_name)}
 
 
 def training_resources(config: dict, rule_name: str, section: str) -> dict:
@@ -44,8 +47,7 @@ def training_resources(config: dict, rule_name: str, section: str) -> dict:
     merged = rule_resources(config, rule_name, "gpu")
     processes = int(config[section].get("num_processes") or 1)
     nodes = int(config[section].get("num_nodes") or 1)
-    explicit = "gpu" in ((config.get("resources") or {}).get(rule_name) or {})
-    if not explicit and processes > 1:
+    if "gpu" not in configured(config, rule_name) and processes > 1:
         merged["gpu"] = processes
     if nodes <= 1:
         return merged

@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from secateurs.cluster import configured
+
 
 class ConfigError(ValueError):
     """The configuration cannot run; the message lists every problem found."""
@@ -77,7 +79,7 @@ def _check_training_gpus(config: dict) -> list[str]:
     """
     problems = []
     for rule, section in TRAINING_RULES.items():
-        gpus = ((config.get("resources") or {}).get(rule) or {}).get("gpu")
+        gpus = configured(config, rule).get("gpu")
         processes = int(config.get(section, {}).get("num_processes") or 1)
         if isinstance(gpus, int) and gpus > processes:
             problems.append(

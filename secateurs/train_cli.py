@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -58,9 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def log_placement() -> None:
     """Which rank runs where: the rule's log then shows a multi-node job used every node."""
-    import os
-    import socket
-
     node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     logging.getLogger("secateurs.train_cli").info(
         "rank %s of %s (local rank %s) on node %s", os.environ.get("RANK", "0"),

@@ -486,19 +486,19 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
     if deepspeed_config:
         stage_args += ["--deepspeed", str(deepspeed_config)]
     train = ["-m", "secateurs.train_cli", *stage_args]
+    if num_nodes <= 1 and num_processes <= 1:
+        return [sys.executable, *train]
+    runner = [sys.executable, "-m", "torch.distributed.run"]
+    per_node = ["--nproc_per_node", str(int(num_processes))]
     if num_nodes <= 1:
-        if num_processes <= 1:
-            return [sys.executable, *train]
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc_per_node", str(int(num_processes)), *train]
+        return [*runner, "--standalone", *per_node, *train]
     if not rendezvous or not run_id:
         raise ValueError("num_nodes > 1 needs a rendezvous host:port and a run id")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(int(num_nodes)),
-                "--nproc_per_node", str(int(num_processes)), "--rdzv_backend", "c10d",
+    torchrun = [*runner, "--nnodes", str(int(num_nodes)), *per_node, "--rdzv_backend", "c10d",
                 "--rdzv_endpoint", rendezvous, "--rdzv_id", str(run_id), *train]
     if not srun:
         return torchrun
-    # --overlap: the rule itself already runs in a step of this allocation on the first node
+    # --overlap: still places the tasks where a profile runs the rule itself in an srun step
     return ["srun", "--nodes", str(int(num_nodes)), "--ntasks", str(int(num_nodes)),
             "--ntasks-per-node", "1", "--kill-on-bad-exit=1", "--overlap", *torchrun]
 

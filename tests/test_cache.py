@@ -16,7 +16,7 @@ import shutil
 
 import pytest
 
-from workflow import QUICK, snakemake
+from workflow import QUICK, copy_run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ REMOVED = ("results/prune", "results/models/pruned", "logs/score_layers", "logs/
 
 
 def workdir_without_pruning(demo_run, dest):
-    shutil.copytree(demo_run, dest, symlinks=True, ignore=shutil.ignore_patterns("checkpoints"))
+    copy_run(demo_run, dest)
     for path in REMOVED:
         shutil.rmtree(dest / path)
     return dest

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from secateurs.training import launch_command
-from test_heal import heal_cfg, make_packed_dir
+from test_launch import two_rank_heal_args
 
 REPO = Path(__file__).resolve().parents[1]
 DS_DIR = REPO / "config" / "deepspeed"
@@ -44,20 +43,9 @@ def test_launch_command_single_and_multi_process():
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed")
 def test_two_zero2_steps_under_torchrun(tiny_tokenizer_dir, tmp_path):
-    from secateurs.demo.model import init_llama
-
-    init_llama(tiny_tokenizer_dir, tmp_path / "model", hidden_size=64, num_hidden_layers=2,
-               num_attention_heads=4, intermediate_size=128)
-    packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed")
-    (tmp_path / "heal.json").write_text(json.dumps(
-        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1)}))
+    args, env = two_rank_heal_args(tiny_tokenizer_dir, tmp_path)
     out, ckpt = tmp_path / "out", tmp_path / "ckpt"
-    cmd = launch_command(2, ["heal", "--model", str(tmp_path / "model"), "--packed", str(packed),
-                             "--out", str(out), "--checkpoint-dir", str(ckpt),
-                             "--log-csv", str(tmp_path / "log.csv"), "--config", str(tmp_path / "heal.json"),
-                             "--summary-json", str(tmp_path / "summary.json")],
-                         deepspeed_config=str(DS_DIR / "zero2.json"))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = launch_command(2, args, deepspeed_config=str(DS_DIR / "zero2.json"))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())

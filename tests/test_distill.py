@@ -108,12 +108,10 @@ def test_demo_workflow_heals_with_distillation_from_its_base(demo_run, tmp_path)
     """The config switch in the workflow: heal reads the unpruned base as its teacher and
     the healed model still beats the pruned one (bench/distill.py measures by how much)."""
     import json
-    import shutil
 
-    from workflow import QUICK, snakemake
+    from workflow import QUICK, copy_run, snakemake
 
-    work = tmp_path / "work"
-    shutil.copytree(demo_run, work, symlinks=True, ignore=shutil.ignore_patterns("checkpoints"))
+    work = copy_run(demo_run, tmp_path / "work")
     switch = tmp_path / "distill.yaml"
     switch.write_text("heal:\n  distill: {enabled: true, alpha: 0.2, temperature: 1.0}\n")
     snakemake(work, "--", "results/eval/healed.json", configfiles=(QUICK, switch))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
 
 import pytest
 from transformers import AutoModelForCausalLM
 
-from secateurs.launch import train_stage
+from secateurs.launch import free_port, train_stage
+from secateurs.training import launch_command
 from test_heal import heal_cfg, make_packed_dir
+from workflow import REPO
 
 
 @pytest.mark.slow
@@ -46,31 +51,30 @@ def test_one_process_runs_in_this_process(tiny_tokenizer_dir, tmp_path):
     assert (tmp_path / "out" / "config.json").exists()
 
 
+def two_rank_heal_args(tokenizer_dir, tmp_path) -> tuple[list[str], dict]:
+    """A tiny model, packed data and a heal config for two ranks (two rows of 32 tokens
+    each, two steps): the train_cli arguments, and the environment a launcher runs them in."""
+    from secateurs.demo.model import init_llama
+
+    init_llama(tokenizer_dir, tmp_path / "model", hidden_size=64, num_hidden_layers=2,
+               num_attention_heads=4, intermediate_size=128)
+    packed = make_packed_dir(tokenizer_dir, tmp_path / "packed")
+    (tmp_path / "heal.json").write_text(json.dumps(
+        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1)}))
+    args = ["heal", "--model", str(tmp_path / "model"), "--packed", str(packed),
+            "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+            "--log-csv", str(tmp_path / "log.csv"), "--config", str(tmp_path / "heal.json"),
+            "--summary-json", str(tmp_path / "summary.json")]
+    return args, {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
 @pytest.mark.slow
 def test_two_nodes_meet_at_one_rendezvous(tiny_tokenizer_dir, tmp_path):
     """The line each node runs under srun, started twice here: two torchrun agents (one
     process each) meet at one c10d rendezvous and train as one world of two ranks."""
-    import json
-    import os
-    import subprocess
-
-    from secateurs.demo.model import init_llama
-    from secateurs.launch import free_port
-    from secateurs.training import launch_command
-    from workflow import REPO
-
-    init_llama(tiny_tokenizer_dir, tmp_path / "model", hidden_size=64, num_hidden_layers=2,
-               num_attention_heads=4, intermediate_size=128)
-    packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed")
-    (tmp_path / "heal.json").write_text(json.dumps(
-        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1)}))
-    line = launch_command(1, ["heal", "--model", str(tmp_path / "model"), "--packed", str(packed),
-                              "--out", str(tmp_path / "out"), "--checkpoint-dir",
-                              str(tmp_path / "ckpt"), "--log-csv", str(tmp_path / "log.csv"),
-                              "--config", str(tmp_path / "heal.json")],
-                          num_nodes=2, rendezvous=f"127.0.0.1:{free_port()}", run_id="two-nodes",
-                          srun=False)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    args, env = two_rank_heal_args(tiny_tokenizer_dir, tmp_path)
+    line = launch_command(1, args, num_nodes=2, rendezvous=f"127.0.0.1:{free_port()}",
+                          run_id="two-nodes", srun=False)
     nodes = [subprocess.Popen(line, cwd=REPO, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [node.communicate(timeout=600)[0] for node in nodes]

@@ -24,13 +24,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from workflow import QUICK, REPO, snakemake
+from workflow import QUICK, REPO, copy_run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -133,8 +132,7 @@ def test_slurm_outputs_equal_the_local_run(slurm_run, demo_run):
 @pytest.fixture(scope="module")
 def two_node_heal(slurm_cluster, demo_run, tmp_path_factory):
     """A copy of the local demo run whose healing reruns on two SLURM nodes."""
-    work = tmp_path_factory.mktemp("slurm-two-nodes")
-    shutil.copytree(demo_run, work, symlinks=True, dirs_exist_ok=True)
+    work = copy_run(demo_run, tmp_path_factory.mktemp("slurm-two-nodes"))
     (work / "logs" / "heal" / "heal.log").unlink()
     result = snakemake(work, "--profile", str(PROFILE), "--", "results/models/healed",
                        configfiles=(QUICK, SLURM_CONFIG, MULTINODE_CONFIG), timeout=1200)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,14 @@ def snakemake(workdir: Path, *args: str, configfiles: tuple = (), check: bool = 
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}"
                              f"\n{result.stderr[-6000:]}")
     return result
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A finished run's workdir copied to `dest` (Snakemake's records included, so nothing
+    reruns by itself), without its training checkpoints, which the copy never resumes."""
+    shutil.copytree(run, dest, symlinks=True, ignore=shutil.ignore_patterns("checkpoints"),
+                    dirs_exist_ok=True)
+    return dest
 
 
 def planned_jobs(output: str) -> dict[str, int]:
