@@ -46,7 +46,7 @@ def heal_settings(configfiles: list[Path]) -> dict:
 
 
 def evaluate(model_dir: Path, mix: Path, out: Path) -> dict[str, float]:
-    from secateurs.evaluate import evaluate_model
+    from secateurs.evaluate.heldout import evaluate_model
 
     result = evaluate_model(model_dir, {"en": mix / "heldout_en.parquet",
                                         "zh": mix / "heldout_zh.parquet"},
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from secateurs.heal import heal
+    from secateurs.train.heal import heal
 
     work = args.workdir.resolve()
     models, mix = work / "results" / "models", work / "results" / "data" / "mix"

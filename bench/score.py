@@ -33,7 +33,7 @@ import torch
 def build(args):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from secateurs.scoring import resolve_device, resolve_dtype
+    from secateurs.prune.scoring import resolve_device, resolve_dtype
 
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     config = LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden,
@@ -66,7 +66,7 @@ MICRO_BATCH = None  # --micro-batch: rows per scoring pass (None = score_model's
 
 
 def scoring(model, batches, device) -> None:
-    from secateurs.scoring import score_model
+    from secateurs.prune.scoring import score_model
 
     score_model(model, batches, progress=False, micro_batch=MICRO_BATCH)
 

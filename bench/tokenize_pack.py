@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 C4 = REPO.parent / "shared" / "real-data" / "hiyouga+LLaMA-Factory" / "c4_demo.jsonl"
 
 from secateurs.io import write_parquet  # noqa: E402
-from secateurs.packing import tokenize_and_pack  # noqa: E402
-from secateurs.tokens import load_tokenizer  # noqa: E402
+from secateurs.data.packing import tokenize_and_pack  # noqa: E402
+from secateurs.data.tokens import load_tokenizer  # noqa: E402
 
 
 def load_texts(copies: int) -> list[str]:

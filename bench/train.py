@@ -1,6 +1,6 @@
 """Benchmark: training throughput and padding share, with and without packing.
 
-Runs the real chat_sft trainer (`secateurs.sft.build_sft_trainer`) twice on the same
+Runs the real chat_sft trainer (`secateurs.train.sft.build_sft_trainer`) twice on the same
 conversations and model: once padded per batch (the unpacked baseline), once with trl's
 BFD packing (padding-free rows, documents kept apart by position_ids). Prints, for each:
 the share of padding positions in the batches, real (non-padding) tokens per second, and
@@ -39,8 +39,8 @@ from transformers import TrainerCallback
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from secateurs.chat import prepare_chat_data  # noqa: E402
-from secateurs.sft import build_sft_trainer  # noqa: E402
+from secateurs.data.chat import prepare_chat_data  # noqa: E402
+from secateurs.train.sft import build_sft_trainer  # noqa: E402
 
 REAL_ALPACA = REPO.parent / "shared" / "real-data" / "hiyouga+LLaMA-Factory" / "alpaca_en_demo.json"
 SIZES = {  # hidden, layers, heads, kv heads, intermediate
@@ -184,7 +184,7 @@ def _perplexity(model_dir: Path, tokenizer, texts: list[str], max_len: int) -> f
 def _drop_layers(model_dir: Path, out: Path, drop: list[int]) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from secateurs.layers import delete_layers_in_memory
+    from secateurs.prune.layers import delete_layers_in_memory
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     keep = [i for i in range(model.config.num_hidden_layers) if i not in drop]
@@ -200,9 +200,9 @@ def heal_quality(args) -> None:
 
     from secateurs.demo.model import init_llama
     from secateurs.demo.tokenizer import train_tokenizer
-    from secateurs.heal import heal
+    from secateurs.train.heal import heal
     from secateurs.io import write_parquet
-    from secateurs.packing import tokenize_and_pack
+    from secateurs.data.packing import tokenize_and_pack
 
     texts = _texts()
     held = {lang: docs[:len(docs) // 10] for lang, docs in texts.items()}

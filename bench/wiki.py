@@ -31,8 +31,8 @@ from pathlib import Path  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from secateurs.wiki.residue import count_residue  # noqa: E402
-from secateurs.wiki.synthetic import write_multistream  # noqa: E402
+from secateurs.data.wiki.residue import count_residue  # noqa: E402
+from secateurs.data.wiki.synthetic import write_multistream  # noqa: E402
 
 HAN = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下"
        "过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两"
@@ -100,14 +100,14 @@ def make_dump(folder: Path, size_mb: float, seed: int = 0) -> Path:
 
 
 def xml_bytes(path: Path) -> int:
-    from secateurs.wiki.dump import byte_chunks
+    from secateurs.data.wiki.dump import byte_chunks
     return sum(len(d) for d, _ in byte_chunks(path))
 
 
 RUNNER = r"""
 import json, resource, sys, time, logging
 sys.path.insert(0, {repo!r})
-from secateurs.wiki import extract_dump
+from secateurs.data.wiki import extract_dump
 t = time.perf_counter()
 s = extract_dump({dump!r}, {out!r}, {out!r} + ".json", threads={threads}, progress=False,
                  index={index})

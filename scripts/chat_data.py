@@ -1,5 +1,5 @@
 """Rule chat_data: ShareGPT / Alpaca / messages rows to ChatML-ready conversations."""
-from secateurs.chat import prepare_chat_data
+from secateurs.data.chat import prepare_chat_data
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

@@ -1,7 +1,7 @@
 """Rule chat_sft: ChatML fine-tuning of the healed model, loss on assistant turns only."""
 from pathlib import Path
 
-from secateurs.launch import train_stage
+from secateurs.train.launch import train_stage
 from secateurs.workflow import rule_log, run_key
 
 training = snakemake.params.training

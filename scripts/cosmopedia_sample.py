@@ -1,5 +1,5 @@
 """Rule cosmopedia_sample: Cosmopedia rows sampled with a seed to a token budget."""
-from secateurs.cosmopedia import sample_cosmopedia
+from secateurs.data.cosmopedia import sample_cosmopedia
 from secateurs.workflow import rule_log
 
 settings = dict(snakemake.params.settings)

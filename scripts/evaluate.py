@@ -1,7 +1,7 @@
 """Rule evaluate: held-out perplexity (en, zh) and sample generations of one model."""
 from pathlib import Path
 
-from secateurs.evaluate import evaluate_model
+from secateurs.evaluate.heldout import evaluate_model
 from secateurs.workflow import rule_log
 
 mix = Path(snakemake.input.mix)

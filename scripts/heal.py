@@ -1,7 +1,7 @@
 """Rule heal: continued pretraining of the pruned model (optionally distilled)."""
 from pathlib import Path
 
-from secateurs.launch import train_stage
+from secateurs.train.launch import train_stage
 from secateurs.workflow import rule_log, run_key
 
 training = snakemake.params.training

@@ -1,5 +1,5 @@
 """Rule mix: English and Chinese mixed by tokens, with held-out sets per language."""
-from secateurs.mix import mix_corpora
+from secateurs.data.mix import mix_corpora
 from secateurs.workflow import rule_log
 
 # Token counting runs in spawned worker processes, which re-import this file as

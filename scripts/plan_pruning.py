@@ -1,5 +1,5 @@
 """Rule plan_pruning: which layers to keep, as JSON and as a mergekit passthrough YAML."""
-from secateurs.plan import plan_pruning
+from secateurs.prune.plan import plan_pruning
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

@@ -1,7 +1,7 @@
 """Rule report: the perplexity table, plots, pruning plan and sample answers."""
 from pathlib import Path
 
-from secateurs.report import write_report
+from secateurs.evaluate.report import write_report
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

@@ -1,7 +1,7 @@
 """Rule score_layers: Block Influence and angular distance of every layer (block)."""
 from pathlib import Path
 
-from secateurs.scoring import score_layers
+from secateurs.prune.scoring import score_layers
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

@@ -1,6 +1,6 @@
 """Rule slice_model: the kept layers streamed into a new Hugging Face model directory."""
 from secateurs.io import read_json
-from secateurs.slicing import slice_model
+from secateurs.prune.slicing import slice_model
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

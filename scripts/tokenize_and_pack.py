@@ -1,7 +1,7 @@
 """Rule tokenize: the training mix tokenized and packed into fixed-length rows."""
 from pathlib import Path
 
-from secateurs.packing import tokenize_and_pack
+from secateurs.data.packing import tokenize_and_pack
 from secateurs.workflow import rule_log
 
 # Tokenizing runs in spawned worker processes, which re-import this file as __mp_main__;

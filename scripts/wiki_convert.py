@@ -1,5 +1,5 @@
 """Rule wiki_convert: OpenCC conversion (Simplified by default) and quality filters."""
-from secateurs.convert import convert_articles
+from secateurs.data.convert import convert_articles
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

@@ -1,5 +1,5 @@
 """Rule wiki_extract: one MediaWiki dump to plain-text main-namespace articles."""
-from secateurs.wiki import extract_dump
+from secateurs.data.wiki import extract_dump
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):

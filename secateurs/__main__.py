@@ -58,31 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     if args.stage == "extract":
-        from secateurs.wiki import extract_dump
+        from secateurs.data.wiki import extract_dump
         extract_dump(args.dump, args.out_parquet, args.stats_json, language=args.language,
                      threads=args.threads)
     elif args.stage == "convert":
-        from secateurs.convert import convert_articles
+        from secateurs.data.convert import convert_articles
         convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile)
     elif args.stage == "score":
-        from secateurs.scoring import score_layers
+        from secateurs.prune.scoring import score_layers
         score_layers(args.model_dir, args.calibration_parquet, args.out_json, args.out_csv,
                      args.out_png, num_samples=args.num_samples, seq_len=args.seq_len,
                      batch_size=args.batch_size, max_block=args.max_block, dtype=args.dtype,
                      device=args.device)
     elif args.stage == "plan":
-        from secateurs.plan import plan_pruning
+        from secateurs.prune.plan import plan_pruning
         plan_pruning(args.scores_json, args.model_dir, args.out_json, args.out_yaml,
                      strategy=args.strategy, n_remove=args.n_remove,
                      target_params=args.target_params, slices=args.slices)
     elif args.stage == "slice":
         from secateurs.io import read_json
-        from secateurs.slicing import slice_model
+        from secateurs.prune.slicing import slice_model
         plan = read_json(args.plan_json)
         slice_model(args.model_dir, plan["keep"], args.out_dir, plan=plan,
                     max_shard_size=args.max_shard_size)
     elif args.stage == "evaluate":
-        from secateurs.evaluate import evaluate_model
+        from secateurs.evaluate.heldout import evaluate_model
         heldout = dict(item.split("=", 1) for item in args.heldout)
         evaluate_model(args.model_dir, heldout, args.out_json, seq_len=args.seq_len,
                        prompts=args.prompt)

@@ -9,7 +9,7 @@ Training on several nodes needs a different shape of allocation, built here so t
 rules stay declarations. With plugin 2.8:
 
 - `nodes: N` and `tasks: N` give `--nodes=N --ntasks=N`: one task per node, each of which
-  becomes one torchrun (secateurs.launch) that starts `num_processes` ranks;
+  becomes one torchrun (secateurs.train.launch) that starts `num_processes` ranks;
 - GPUs go through `gres: gpu[:model]:P`, which SLURM counts per node, because `gpu: G`
   becomes `--gpus=G` for the whole job and SLURM may then place 6 on one node and 2 on the
   other;

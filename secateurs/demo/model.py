@@ -49,7 +49,7 @@ def pretrain_demo_model(tokenizer_dir: str | os.PathLike, packed_dir: str | os.P
     """
     from pathlib import Path
 
-    from secateurs.heal import heal
+    from secateurs.train.heal import heal
     from secateurs.workflow import run_key
 
     work = Path(out_dir).parent.parent / "demo"

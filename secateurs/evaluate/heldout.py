@@ -1,0 +1,327 @@
+"""Evaluate one model: held-out perplexity per language and greedy sample generations.
+
+This module owns the `evaluate` stage. Every model of a run (base, pruned, healed, chat)
+goes through the same code with the same settings, so the numbers compare:
+
+- Perplexity is `exp(token-weighted mean NLL)` over whole documents of the held-out split,
+  which never entered training (see DESIGN.md). Each document is tokenized on its own
+  with the model's tokenizer, without the tokenizer's automatic special tokens, and
+  framed the same way for every model: one unscored start token in front (BOS, or EOS
+  when the tokenizer has no BOS, because our packed training data separates documents
+  with EOS alone) and EOS at the end, which *is* scored, since predicting the end of a
+  document is part of modelling it.
+- A long document is cut into windows of `seq_len` predictions that overlap by one token,
+  so every token after the start token is predicted exactly once (the non-overlapping
+  evaluation of the Hugging Face perplexity guide; a token at the start of a later window
+  sees only its own window as context).
+- Windows are right-padded into batches; padding is masked out of attention and of the
+  loss, so the number does not depend on `batch_size`. `use_cache=False` as for every
+  forward pass of ours (STACK.md: packed inputs are kept apart only without the cache).
+- Alongside perplexity we record the NLL sum, the scored-token count and bits per UTF-8
+  byte, which compares models with different tokenizers (Gao et al. 2020, The Pile).
+
+Samples are greedy (deterministic) continuations of plain prompts and, for a tokenizer
+with a chat template, answers to chat prompts that stop at the end-of-turn token.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from secateurs import devices
+from secateurs.devices import resolve_device
+from secateurs.io import read_parquet, write_json
+
+log = logging.getLogger(__name__)
+
+
+
+class EvaluationError(ValueError):
+    """An input to the evaluate stage is unusable; the message names it and the fix."""
+
+
+# ----------------------------------------------------------------------------- loading
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    return devices.resolve_dtype(dtype, error=EvaluationError, stage="evaluate")
+
+
+def load_model(model_dir: str | os.PathLike, *, device: str = "auto", dtype: str = "float32",
+               allow_pickle: bool = False, trust_remote_code: bool = False):
+    """Load a causal LM and its tokenizer for evaluation (eval mode, on `device`).
+
+    Weights are read with safetensors only unless `allow_pickle` (a pickled `.bin` can run
+    code on load); `trust_remote_code` is passed through, default off (DESIGN.md). A
+    directory that holds no `config.json` is refused with the fix, since a LoRA adapter
+    directory must go through the merge step first.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(model_dir)
+    if path.exists() and not (path / "config.json").is_file():
+        hint = (" It looks like a PEFT adapter: merge it into its base model first."
+                if (path / "adapter_config.json").is_file() else "")
+        raise EvaluationError(f"evaluate: model directory {path} has no config.json.{hint}")
+    source = str(path) if path.exists() else str(model_dir)  # else: a hub name
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=resolve_dtype(dtype), use_safetensors=None if allow_pickle else True,
+            trust_remote_code=trust_remote_code)
+    except OSError as err:
+        if allow_pickle:
+            raise
+        raise EvaluationError(
+            f"evaluate: could not load safetensors weights from {source} ({err}). If the "
+            "model only ships pickled .bin weights and you trust it, set allow_pickle: true "
+            "in the evaluate config.") from err
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model.to(resolve_device(device)).eval()
+    return model, tokenizer
+
+
+def num_layers(model) -> int:
+    """Decoder layer count from the (text) config, which slicing rewrites."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") \
+        else model.config
+    return int(config.num_hidden_layers)
+
+
+# ------------------------------------------------------------------------- perplexity
+
+def read_heldout(path: str | os.PathLike, max_docs: int | None = None) -> list[str]:
+    """Non-empty `text` values of a held-out Parquet file, first `max_docs` of them."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"evaluate: held-out file {path} does not exist; run the "
+                              "heldout rule or fix the path in the config")
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    if "text" not in names:
+        raise EvaluationError(f"evaluate: held-out file {path} has no `text` column "
+                              f"(columns: {names}); write documents under `text`")
+    texts = [row["text"] for row in read_parquet(path, columns=["text"])
+             if row["text"] and row["text"].strip()]
+    return texts[:max_docs] if max_docs is not None else texts
+
+
+def frame_tokens(tokenizer) -> tuple[int, int | None]:
+    """(start token, end token) that frame every document; see the module docstring."""
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None \
+        else tokenizer.eos_token_id
+    if start is None:
+        raise EvaluationError(
+            f"evaluate: tokenizer {tokenizer.name_or_path} has neither a BOS nor an EOS "
+            "token, so documents cannot be framed; set bos_token or eos_token in its "
+            "tokenizer_config.json")
+    return start, tokenizer.eos_token_id
+
+
+def document_windows(ids: Sequence[int], seq_len: int) -> list[list[int]]:
+    """Cut one framed document into windows of at most `seq_len + 1` tokens.
+
+    Consecutive windows share one token (the last input of one is the first of the next)
+    so that each token after the first is a label exactly once.
+    """
+    if seq_len < 1:
+        raise EvaluationError(f"evaluate: seq_len must be >= 1, got {seq_len}")
+    return [list(ids[i:i + seq_len + 1]) for i in range(0, max(len(ids) - 1, 1), seq_len)
+            if len(ids[i:i + seq_len + 1]) >= 2]
+
+
+def tokenize_documents(texts: Iterable[str], tokenizer, seq_len: int) -> list[list[int]]:
+    """Framed, windowed token ids of all documents (windows of every document, in order)."""
+    start, end = frame_tokens(tokenizer)
+    windows: list[list[int]] = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        framed = [start, *ids] + ([end] if end is not None else [])
+        windows.extend(document_windows(framed, seq_len))
+    return windows
+
+
+@dataclass
+class NLL:
+    """Running sum of token NLLs (nats) and the number of tokens scored."""
+    total: float = 0.0
+    tokens: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.tokens if self.tokens else float("nan")
+
+
+def _batch(windows: list[list[int]], pad_id: int, device: torch.device):
+    """Right-pad windows; padding gets attention 0 and label -100 (ignored by the loss)."""
+    width = max(len(w) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for row, window in enumerate(windows):
+        ids[row, :len(window)] = torch.tensor(window, dtype=torch.long)
+        mask[row, :len(window)] = 1
+    return ids.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def windows_nll(model, windows: list[list[int]], *, batch_size: int = 8, pad_id: int = 0,
+                desc: str = "nll") -> NLL:
+    """Sum of next-token NLLs over all windows, computed in float32.
+
+    Windows are sorted by length so batches carry little padding; the sum does not depend
+    on the order. Right padding keeps the default position ids correct for real tokens.
+    """
+    device = next(model.parameters()).device
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i]))
+    result = NLL()
+    for first in tqdm(range(0, len(order), batch_size), desc=desc, leave=False,
+                      disable=not log.isEnabledFor(logging.INFO)):
+        chunk = [windows[i] for i in order[first:first + batch_size]]
+        ids, mask = _batch(chunk, pad_id, device)
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+            ignore_index=-100, reduction="sum")
+        result.total += float(loss)
+        result.tokens += int((labels != -100).sum())
+    return result
+
+
+def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int = 256,
+               batch_size: int = 8, desc: str = "nll") -> dict:
+    """{"perplexity", "nll", "tokens", "bytes", "bits_per_byte"} of `texts` under `model`."""
+    windows = tokenize_documents(texts, tokenizer, seq_len)
+    if not windows:
+        raise EvaluationError("evaluate: no tokens to score (all held-out documents empty)")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    nll = windows_nll(model, windows, batch_size=batch_size, pad_id=pad_id, desc=desc)
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    return {"perplexity": math.exp(nll.mean), "nll": nll.mean, "tokens": nll.tokens,
+            "bytes": n_bytes, "bits_per_byte": nll.total / math.log(2) / n_bytes}
+
+
+# ---------------------------------------------------------------------------- samples
+
+def eos_ids(model, tokenizer) -> list[int]:
+    """The generation config's EOS id(s), then the tokenizer's EOS, without duplicates."""
+    eos = model.generation_config.eos_token_id
+    stops = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+    if tokenizer.eos_token_id is not None:
+        stops.append(tokenizer.eos_token_id)
+    return list(dict.fromkeys(stops))
+
+
+def chat_stop_ids(model, tokenizer) -> list[int]:
+    """Token ids that end a chat answer: the EOS ids plus `<|im_end|>`.
+
+    A base or healed model's generation config names only `<|endoftext|>`; ChatML closes
+    a turn with `<|im_end|>` (secateurs.train.chatml), so it is added when the template uses it.
+    """
+    from secateurs.train.chatml import IM_END
+
+    stops = eos_ids(model, tokenizer)
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
+    im_end = tokenizer.convert_tokens_to_ids(IM_END)
+    if IM_END in template and im_end is not None and im_end != tokenizer.unk_token_id:
+        stops.append(im_end)
+    return list(dict.fromkeys(stops))
+
+
+@torch.no_grad()
+def _greedy(model, tokenizer, input_ids: list[int], max_new_tokens: int,
+            stops: list[int]) -> str:
+    device = next(model.parameters()).device
+    ids = torch.tensor([input_ids], dtype=torch.long, device=device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stops or [0])[0]
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                         max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                         eos_token_id=stops or None, pad_token_id=pad,
+                         temperature=None, top_p=None, top_k=None)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
+                     chat_prompts: Sequence[str] = (), *, max_new_tokens: int = 48) -> list[dict]:
+    """Greedy completions: plain prompts framed like held-out documents, then chat prompts.
+
+    Prompts run one at a time, so no left padding can shift a short prompt's positions.
+    Chat prompts are skipped (with a warning) when the tokenizer has no chat template.
+    """
+    samples = []
+    start, _ = frame_tokens(tokenizer)
+    plain_stops = eos_ids(model, tokenizer)
+    for prompt in prompts:
+        ids = [start, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
+        samples.append({"prompt": prompt, "chat": False, "completion":
+                        _greedy(model, tokenizer, ids, max_new_tokens, plain_stops)})
+    if chat_prompts and not tokenizer.chat_template:
+        log.warning("tokenizer %s has no chat template; skipping %d chat prompts",
+                    tokenizer.name_or_path, len(chat_prompts))
+        return samples
+    stops = chat_stop_ids(model, tokenizer)
+    for prompt in chat_prompts:
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, tokenize=True,
+                                            return_dict=True)["input_ids"]
+        samples.append({"prompt": prompt, "chat": True, "completion":
+                        _greedy(model, tokenizer, list(ids), max_new_tokens, stops)})
+    return samples
+
+
+# ------------------------------------------------------------------------ entry point
+
+def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | os.PathLike, *,
+                   name: str | None = None, seq_len: int = 256, batch_size: int = 8,
+                   max_docs: int | None = None, prompts: Sequence[str] = (),
+                   chat_prompts: Sequence[str] = (), max_new_tokens: int = 48,
+                   device: str = "auto", dtype: str = "float32", allow_pickle: bool = False,
+                   trust_remote_code: bool = False, seed: int = 0) -> dict:
+    """Perplexity per language of `heldout` ({lang: parquet}) and samples; write `out_json`.
+
+    Returns the same dict that is written. Deterministic: seeded, greedy, eval mode.
+    """
+    torch.manual_seed(seed)
+    model, tokenizer = load_model(model_dir, device=device, dtype=dtype,
+                                  allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    name = name or Path(model_dir).name
+    result = {"model": name, "model_dir": str(model_dir),
+              "num_parameters": int(model.num_parameters()), "num_layers": num_layers(model),
+              "perplexity": {}, "nll": {}, "tokens": {}, "documents": {}, "bits_per_byte": {}}
+    for lang, path in heldout.items():
+        texts = read_heldout(path, max_docs)
+        log.info("%s: scoring %d %s documents from %s", name, len(texts), lang, path)
+        scores = perplexity(model, tokenizer, texts, seq_len=seq_len, batch_size=batch_size,
+                            desc=f"{name} {lang}")
+        for key in ("perplexity", "nll", "tokens", "bits_per_byte"):
+            result[key][lang] = scores[key]
+        result["documents"][lang] = len(texts)
+        log.info("%s: %s perplexity %.3f over %d tokens", name, lang,
+                 scores["perplexity"], scores["tokens"])
+    result["samples"] = generate_samples(model, tokenizer, prompts, chat_prompts,
+                                         max_new_tokens=max_new_tokens)
+    result["settings"] = _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens,
+                                   model, dtype, seed, tokenizer)
+    write_json(result, out_json)
+    return result
+
+
+def _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens, model, dtype, seed,
+              tokenizer) -> dict:
+    import transformers
+
+    start, end = frame_tokens(tokenizer)
+    return {"heldout": {k: str(v) for k, v in heldout.items()}, "seq_len": seq_len,
+            "batch_size": batch_size, "max_docs": max_docs, "max_new_tokens": max_new_tokens,
+            "device": str(next(model.parameters()).device), "dtype": str(dtype), "seed": seed,
+            "start_token": tokenizer.convert_ids_to_tokens(start),
+            "end_token": None if end is None else tokenizer.convert_ids_to_tokens(end),
+            "decoding": "greedy", "torch": torch.__version__,
+            "transformers": transformers.__version__}

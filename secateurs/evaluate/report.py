@@ -1,0 +1,443 @@
+"""The run's report: a summary table of every model, the pruning plan, samples and plots.
+
+This module owns the `report` stage. It reads the JSON that `secateurs.evaluate.heldout` wrote for
+each model (in pipeline order: base, pruned, healed, chat), the pruning plan, an optional
+layer-score heatmap and the training logs, and writes into one directory:
+
+- `summary.md`: the summary table (model, layers, parameters, perplexity per language,
+  change vs base), a parameters-vs-perplexity table, the plan, training figures and the
+  sample answers side by side;
+- `summary.json`: the same numbers, machine-readable;
+- `perplexity.png`: grouped bars of perplexity per language per model;
+- `params_vs_perplexity.png`: perplexity against parameter count, one line per language;
+- `loss.png`: heal and chat training loss against tokens seen (when logs are given);
+- `layer_scores.png`: a copy of the scoring stage's heatmap (when given).
+
+Optional inputs that are missing are skipped with a warning, never an error: a run
+without a chat stage still gets its report. Every file is written atomically; figures
+use matplotlib's object API with the Agg canvas, so no display and no global backend.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from secateurs.io import atomic_output, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+LANG_ORDER = ("en", "zh")
+OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png")
+
+
+class ReportError(ValueError):
+    """An input to the report stage is unusable; the message names it and the fix."""
+
+
+# ------------------------------------------------------------------------------ inputs
+
+def load_metrics(metrics: dict) -> list[dict]:
+    """Read each model's evaluation JSON, keeping the caller's (pipeline) order."""
+    loaded = []
+    for name, path in metrics.items():
+        if not Path(path).is_file():
+            raise ReportError(f"report: metrics file {path} for model {name!r} does not "
+                              "exist; run its evaluate rule first")
+        data = read_json(path)
+        if "perplexity" not in data:
+            raise ReportError(f"report: {path} has no `perplexity` field; it is not an "
+                              "evaluate_model output")
+        loaded.append({**data, "model": name})
+    return loaded
+
+
+def languages(models: Sequence[dict]) -> list[str]:
+    """Languages present in any model: en, zh first, then others in sorted order."""
+    seen = {lang for m in models for lang in m.get("perplexity", {})}
+    return [l for l in LANG_ORDER if l in seen] + sorted(seen - set(LANG_ORDER))
+
+
+def read_train_log(path: str | os.PathLike) -> list[dict]:
+    """Rows of a training log CSV with a numeric loss (eval-only rows are dropped)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            parsed = {k: _number(v) for k, v in row.items() if k is not None}
+            if parsed.get("loss") is not None and parsed.get("step") is not None:
+                rows.append(parsed)
+    return rows
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+# ------------------------------------------------------------------------- formatting
+
+def human_count(n: float | None) -> str:
+    """1234567 -> '1.23M', 6.06e9 -> '6.06B' (three significant digits)."""
+    if n is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return f"{n:.0f}"
+
+
+def _ppl(value: float | None) -> str:
+    """Two decimals where they matter (a trained model), none for a broken one's 25,000."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if value < 100 else f"{value:.1f}" if value < 10_000 else f"{value:,.0f}"
+
+
+def _change(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "-"
+    return f"{(value / base - 1) * 100:+.1f}%"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table; `|` in cells is escaped."""
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+
+
+def summary_rows(models: Sequence[dict], langs: Sequence[str]) -> list[dict]:
+    """One record per model with raw numbers; change is relative to the first model."""
+    base = models[0] if models else {}
+    rows = []
+    for m in models:
+        ppl = {l: m["perplexity"].get(l) for l in langs}
+        rows.append({
+            "model": m["model"], "layers": m.get("num_layers"),
+            "parameters": m.get("num_parameters"), "perplexity": ppl,
+            "change_vs_base": {l: (None if ppl[l] is None or not base["perplexity"].get(l)
+                                   else ppl[l] / base["perplexity"][l] - 1) for l in langs},
+            "parameters_vs_base": (None if not base.get("num_parameters") or
+                                   m.get("num_parameters") is None
+                                   else m["num_parameters"] / base["num_parameters"]),
+        })
+    return rows
+
+
+def summary_table(rows: Sequence[dict], langs: Sequence[str]) -> str:
+    """model | layers | parameters | ppl <lang>... | change vs base."""
+    header = ["model", "layers", "parameters", *[f"ppl {l}" for l in langs], "change vs base"]
+    body = []
+    for r in rows:
+        change = ", ".join(f"{l} {_pct(r['change_vs_base'][l])}" for l in langs)
+        body.append([r["model"], r["layers"] if r["layers"] is not None else "-",
+                     human_count(r["parameters"]),
+                     *[_ppl(r["perplexity"][l]) for l in langs],
+                     change if r is not rows[0] else "(base)"])
+    return markdown_table(header, body)
+
+
+def _pct(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction * 100:+.1f}%"
+
+
+def params_vs_perplexity_table(rows: Sequence[dict], langs: Sequence[str]) -> str:
+    """Parameters against perplexity, largest model first: what each parameter cut cost.
+
+    `ppl x base` is the factor by which perplexity grew; `% params` the share of the base
+    model's parameters kept (ShortGPT and Gromov et al. report pruning this way).
+    """
+    header = ["model", "parameters", "% of base params",
+              *[c for l in langs for c in (f"ppl {l}", f"ppl {l} × base")]]
+    base = rows[0]["perplexity"] if rows else {}
+    ordered = sorted(rows, key=lambda r: -(r["parameters"] or 0))  # stable: pipeline order
+    body = [[r["model"], human_count(r["parameters"]),
+             "-" if r["parameters_vs_base"] is None else f"{r['parameters_vs_base']:.1%}",
+             *[c for l in langs for c in (
+                 _ppl(r["perplexity"][l]),
+                 "-" if r["perplexity"][l] is None or not base.get(l)
+                 else f"{r['perplexity'][l] / base[l]:.2f}")]]
+            for r in ordered]
+    return markdown_table(header, body)
+
+
+def plan_section(plan: dict) -> str:
+    """The pruning plan as a short markdown list."""
+    before, after = plan.get("params_before"), plan.get("params_after")
+    lines = [f"- strategy: {plan.get('strategy', '-')}",
+             f"- layers: {plan.get('num_layers_before', '-')} → "
+             f"{plan.get('num_layers_after', '-')}",
+             f"- removed: {_layer_list(plan.get('remove'))}",
+             f"- kept: {_layer_list(plan.get('keep'))}"]
+    if plan.get("slices"):  # secateurs.prune.plan's half-open ranges, as mergekit's passthrough
+        lines.append("- kept slices: " + " + ".join(f"[{a}, {b})" for a, b in plan["slices"]))
+    if before and after:
+        lines.append(f"- parameters: {human_count(before)} → {human_count(after)} "
+                     f"({(1 - after / before):.1%} fewer)")
+    return "\n".join(lines)
+
+
+def _layer_list(layers) -> str:
+    return "-" if layers is None else ", ".join(map(str, layers)) or "(none)"
+
+
+def training_section(logs: dict[str, list[dict]]) -> str:
+    """Per stage: steps, tokens seen, first and last loss, mean throughput."""
+    header = ["stage", "steps", "tokens seen", "first loss", "last loss", "tokens/s"]
+    body = []
+    for stage, rows in logs.items():
+        speeds = [r["tokens_per_second"] for r in rows if r.get("tokens_per_second")]
+        body.append([stage, f"{rows[-1]['step']:.0f}", human_count(rows[-1].get("tokens_seen")),
+                     f"{rows[0]['loss']:.3f}", f"{rows[-1]['loss']:.3f}",
+                     human_count(sum(speeds) / len(speeds)) if speeds else "-"])
+    return markdown_table(header, body)
+
+
+def samples_section(models: Sequence[dict]) -> str:
+    """Each prompt once, then every model's answer to it (pipeline order)."""
+    prompts: dict[tuple, list[tuple[str, str]]] = {}
+    for m in models:
+        for s in m.get("samples", []):
+            prompts.setdefault((s["prompt"], s.get("chat", False)), []).append(
+                (m["model"], s["completion"]))
+    parts = []
+    for (prompt, chat), answers in prompts.items():
+        parts.append(f"### {'chat' if chat else 'continue'}: {_inline(prompt)}\n")
+        parts += [f"- **{name}**: {_inline(text) or '(empty)'}" for name, text in answers]
+        parts.append("")
+    return "\n".join(parts).rstrip()
+
+
+def _inline(text: str) -> str:
+    """One markdown line: newlines shown as ⏎, markdown control characters escaped."""
+    text = text.strip().replace("\r", "").replace("\n", " ⏎ ")
+    for ch in "\\`*_[]<>#|":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+# ------------------------------------------------------------------------------ plots
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> None:
+    """Grouped bars: one group per model, one bar per language, value printed on top."""
+    fig = _figure(max(5.0, 1.4 * len(rows) + 2), 4.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(langs), 1)
+    values = [r["perplexity"][l] for r in rows for l in langs if r["perplexity"][l]]
+    for i, lang in enumerate(langs):
+        xs = [j + (i - (len(langs) - 1) / 2) * width for j in range(len(rows))]
+        ys = [r["perplexity"][lang] or 0 for r in rows]
+        bars = ax.bar(xs, ys, width, label=lang)
+        ax.bar_label(bars, labels=[_ppl(r["perplexity"][lang]) for r in rows],
+                     fontsize=8, padding=2)
+    ax.set_ylabel("held-out perplexity (lower is better)")
+    _log_if_spread(ax, values)
+    ax.set_xticks(range(len(rows)),
+                  [f"{r['model']}\n{r['layers']} layers, {human_count(r['parameters'])}"
+                   for r in rows], fontsize=8)
+    ax.set_title("Perplexity per language and model")
+    ax.margins(y=0.15)
+    ax.legend(title="language")
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+MARKERS = "osD^vP*Xph"
+
+
+def params_vs_perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> None:
+    """Perplexity against parameter count: colour is the language, marker the model.
+
+    Markers rather than text labels because the pruned, healed and chat models share one
+    parameter count and their labels would overprint each other. A dotted line follows
+    the pipeline order per language, so the pruning jump and the healing recovery show.
+    """
+    fig = _figure(6.8, 4.4)
+    ax = fig.add_subplot()
+    colours = {}
+    for lang in langs:
+        points = [(r["parameters"], r["perplexity"][lang]) for r in rows
+                  if r["parameters"] and r["perplexity"][lang]]
+        if points:
+            line, = ax.plot(*zip(*points), linestyle=":", alpha=0.5)
+            colours[lang] = line.get_color()
+    for i, r in enumerate(rows):
+        for lang, colour in colours.items():
+            if r["parameters"] and r["perplexity"][lang]:
+                ax.scatter(r["parameters"], r["perplexity"][lang], color=colour, s=45,
+                           marker=MARKERS[i % len(MARKERS)], zorder=3)
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("held-out perplexity (lower is better)")
+    _log_if_spread(ax, [r["perplexity"][l] for r in rows for l in langs])
+    ax.set_title("Parameters vs perplexity")
+    ax.xaxis.set_major_formatter(lambda x, _: human_count(x))
+    ax.grid(alpha=0.3)
+    _two_legends(ax, colours, [r["model"] for r in rows])
+    _save(fig, path)
+
+
+def _two_legends(ax, colours: dict, models: Sequence[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    by_lang = [Line2D([], [], color=c, marker="o", linestyle="") for c in colours.values()]
+    by_model = [Line2D([], [], color="grey", marker=MARKERS[i % len(MARKERS)], linestyle="")
+                for i in range(len(models))]
+    # Outside the axes (right), where no point can hide under them.
+    first = ax.legend(by_lang, list(colours), title="language", loc="upper left",
+                      bbox_to_anchor=(1.02, 1), fontsize=8)
+    ax.add_artist(first)
+    ax.legend(by_model, list(models), title="model", loc="lower left",
+              bbox_to_anchor=(1.02, 0), fontsize=8)
+
+
+def _log_if_spread(ax, values) -> None:
+    """Log scale when values span more than 20x (a random or broken model's perplexity
+    would otherwise flatten every other value)."""
+    values = [v for v in values if v]
+    if values and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+        ax.set_ylabel(ax.get_ylabel() + ", log scale")
+
+
+def loss_plot(logs: dict[str, list[dict]], path: Path) -> None:
+    """One panel per training stage: loss against tokens seen (or step when absent).
+
+    Long logs also get an exponential moving average (the smoothing TensorBoard shows), and
+    the learning rate is drawn faintly on a second axis so warm-up and decay line up with
+    the loss.
+    """
+    fig = _figure(5.2 * len(logs), 4.0)
+    axes = fig.subplots(1, len(logs), squeeze=False)[0]
+    for ax, (stage, rows) in zip(axes, logs.items()):
+        by_tokens = all(r.get("tokens_seen") is not None for r in rows)
+        xs = [r["tokens_seen"] if by_tokens else r["step"] for r in rows]
+        losses = [r["loss"] for r in rows]
+        many = len(rows) >= 50
+        ax.plot(xs, losses, marker=None if many else ".", alpha=0.35 if many else 1.0,
+                label="loss")
+        if many:
+            ax.plot(xs, ema(losses), color="C0", label="loss (EMA 0.9)")
+        lrs = [r.get("learning_rate") for r in rows]
+        twin = None
+        if all(lr is not None for lr in lrs):
+            twin = ax.twinx()
+            twin.plot(xs, lrs, color="C1", alpha=0.5, linestyle="--", label="learning rate")
+            twin.set_ylabel("learning rate", color="C1")
+            twin.tick_params(axis="y", colors="C1", labelsize=8)
+            twin.yaxis.set_major_formatter(lambda y, _: f"{y:.1e}")
+        ax.set_xlabel("tokens seen" if by_tokens else "step")
+        ax.xaxis.set_major_formatter(lambda x, _: human_count(x))
+        ax.set_ylabel("training loss")
+        handles = ax.get_lines() + (twin.get_lines() if twin is not None else [])
+        # On the top-most axes, so the learning-rate line cannot draw over it.
+        (twin or ax).legend(handles, [h.get_label() for h in handles], fontsize=8,
+                            loc="upper right", framealpha=0.95)
+        ax.set_title(f"{stage}: loss over {rows[-1]['step']:.0f} steps "
+                     f"(last {losses[-1]:.3f})")
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def ema(values: Sequence[float], decay: float = 0.9) -> list[float]:
+    """Bias-corrected exponential moving average (as in Adam's moment estimates)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values, start=1):
+        acc = decay * acc + (1 - decay) * v
+        out.append(acc / (1 - decay ** i))
+    return out
+
+
+# ------------------------------------------------------------------------ entry point
+
+def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
+                 scores_png=None, train_logs: dict | None = None) -> str:
+    """Write the report files into `out_dir` (see the module docstring); return the table."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    models = load_metrics(metrics)
+    if not models:
+        raise ReportError("report: no models given; pass {name: evaluate JSON}")
+    langs = languages(models)
+    rows = summary_rows(models, langs)
+    table = summary_table(rows, langs)
+    plan = _optional_json(plan_json, "plan")
+    logs = _train_logs(train_logs or {})
+    _clear_stale(out)
+
+    sections = ["# secateurs report", "", "## Models", "", table, "",
+                "## Parameters vs perplexity", "", params_vs_perplexity_table(rows, langs),
+                "", "![perplexity](perplexity.png)", "",
+                "![parameters vs perplexity](params_vs_perplexity.png)", ""]
+    perplexity_plot(rows, langs, out / "perplexity.png")
+    params_vs_perplexity_plot(rows, langs, out / "params_vs_perplexity.png")
+    if plan:
+        sections += ["## Pruning plan", "", plan_section(plan), ""]
+    if scores_png and Path(scores_png).is_file():
+        with atomic_output(out / "layer_scores.png") as tmp:
+            shutil.copyfile(scores_png, tmp)
+        sections += ["![layer scores](layer_scores.png)", ""]
+    elif scores_png:
+        log.warning("report: layer-score heatmap %s does not exist; skipped", scores_png)
+    if logs:
+        loss_plot(logs, out / "loss.png")
+        sections += ["## Training", "", training_section(logs), "", "![loss](loss.png)", ""]
+    samples = samples_section(models)
+    if samples:
+        sections += ["## Sample answers", "", samples, ""]
+    with atomic_output(out / "summary.md") as tmp:
+        tmp.write_text("\n".join(sections), encoding="utf-8")
+    write_json({"languages": langs, "models": rows, "plan": plan,
+                "training": {k: v[-1] for k, v in logs.items()}}, out / "summary.json")
+    return table
+
+
+def _optional_json(path, what: str) -> dict | None:
+    if not path:
+        return None
+    if not Path(path).is_file():
+        log.warning("report: %s file %s does not exist; skipped", what, path)
+        return None
+    return read_json(path)
+
+
+def _train_logs(paths: dict) -> dict[str, list[dict]]:
+    logs = {}
+    for stage, path in paths.items():
+        if not path or not Path(path).is_file():
+            log.warning("report: %s training log %s does not exist; skipped", stage, path)
+            continue
+        rows = read_train_log(path)
+        if rows:
+            logs[stage] = rows
+        else:
+            log.warning("report: %s training log %s has no rows with a loss; skipped",
+                        stage, path)
+    return logs
+
+
+def _clear_stale(out: Path) -> None:
+    """Remove optional outputs of an earlier run that this run may not rewrite."""
+    for name in OPTIONAL_OUTPUTS:
+        (out / name).unlink(missing_ok=True)

@@ -1,0 +1,227 @@
+"""Healing: continued pretraining of a pruned model on packed text (and pretraining from scratch).
+
+ShortGPT and Gromov et al. show that a depth-pruned model recovers most of its loss with a
+short continued-pretraining run; Pruned Yi healed on ~2:1 English:Chinese Cosmopedia +
+Wikipedia; Minitron distils from the unpruned parent instead (`secateurs.train.distill`). The same
+function pretrains the demo's randomly initialised base model: nothing here assumes a
+pretrained start.
+
+Launch (one process, or many under torchrun; see `secateurs.train.stage.launch_command`)::
+
+    python -m secateurs.train.train_cli heal --model M --packed P --out O --checkpoint-dir C \
+        --log-csv L --config heal.yaml
+    torchrun --standalone --nproc_per_node 2 -m secateurs.train.train_cli heal ... (same arguments)
+
+Data: `packed_dir/train.parquet` rows of exactly seq_len tokens with position_ids that
+restart at 0 at each document (secateurs.data.packing). Documents are kept apart in attention
+by passing position_ids without an attention mask (transformers builds a block-diagonal
+causal mask from them for sdpa/eager, and flash-attention uses them as cu_seqlens), and
+the first token of each document is not a target: the token before it belongs to another
+document.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
+
+from secateurs.io import read_json, write_json
+from secateurs.train import stage as T
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+# The `heal:` config section. Beyond the workflow's keys: max_steps (overrides token_budget),
+# attn_implementation (auto|sdpa|eager|flash_attention_2), max_grad_norm, adam_beta2,
+# save_total_limit, warmup_steps (overrides warmup_ratio), deepspeed (a config/deepspeed/
+# JSON), disable_tqdm, dataloader_num_workers. The Pruned Yi recipe as a config:
+#   {method: lora, lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: [q_proj, k_proj,
+#    v_proj, o_proj, gate_proj, up_proj, down_proj]}} with the data packed at seq_len 8192.
+DEFAULTS: dict[str, Any] = {
+    "method": "full", "learning_rate": 1e-4, "token_budget": None, "batch_size": 8,
+    "gradient_accumulation_steps": 1, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
+    "weight_decay": 0.1, "save_steps": 500, "logging_steps": 10, "seed": 0, "bf16": "auto",
+    "gradient_checkpointing": False, "attn_implementation": "auto",
+    "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": T.ALL_PROJECTIONS},
+    "distill": {"enabled": False, "alpha": 0.5, "temperature": 1.0},
+}
+
+
+def heal_config(config: dict) -> dict:
+    """The `heal:` section with defaults filled in (nested lora/distill merged key by key)."""
+    cfg = {**DEFAULTS, **config}
+    for key in ("lora", "distill"):
+        cfg[key] = {**DEFAULTS[key], **(config.get(key) or {})}
+    if cfg["token_budget"] is None and not cfg.get("max_steps"):
+        raise T.TrainingConfigError("heal config: give token_budget (tokens to train on) or max_steps")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_packed_dataset(packed_dir: str | os.PathLike):
+    """The packed training rows as a datasets.Dataset, and the packer's meta.json."""
+    packed_dir = Path(packed_dir)
+    meta_path = packed_dir / "meta.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path} is missing: packed_dir must come from secateurs.data.packing "
+                                "(train.parquet + meta.json)")
+    meta = read_json(meta_path)
+    try:
+        from secateurs.data.packing import load_packed
+    except ImportError:
+        from datasets import Dataset
+
+        dataset = Dataset.from_parquet(str(packed_dir / "train.parquet"))
+    else:
+        dataset = load_packed(packed_dir)
+    missing = {"input_ids", "position_ids"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"{packed_dir}/train.parquet lacks columns {sorted(missing)}: repack it "
+                         "with secateurs.data.packing")
+    return dataset.select_columns(["input_ids", "position_ids"]), meta
+
+
+class PackedCollator:
+    """Stack packed rows; labels = input_ids except document starts and padding.
+
+    No attention_mask is returned on purpose: with position_ids alone transformers detects the
+    packed documents and masks attention between them (masking_utils.find_packed_sequence_indices).
+    """
+
+    def __init__(self, pad_token_id: int | None = None, eos_token_id: int | None = None):
+        # A packer that pads with EOS (pad == eos) must keep EOS as a target: it ends documents.
+        self.pad_token_id = pad_token_id if pad_token_id != eos_token_id else None
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        input_ids = torch.tensor([r["input_ids"] for r in rows], dtype=torch.long)
+        position_ids = torch.tensor([r["position_ids"] for r in rows], dtype=torch.long)
+        labels = input_ids.clone()
+        labels[position_ids == 0] = IGNORE_INDEX
+        if self.pad_token_id is not None:
+            labels[input_ids == self.pad_token_id] = IGNORE_INDEX
+        return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def _load_student(model_dir, cfg: dict, bf16: bool):
+    model = T.load_causal_lm(model_dir, cfg, bf16=bf16)
+    if cfg["method"] in ("lora", "qlora"):
+        model = T.wrap_lora(model, cfg)
+    return model
+
+
+def _load_teacher(teacher_dir, cfg: dict, bf16: bool):
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    return AutoModelForCausalLM.from_pretrained(
+        teacher_dir, use_safetensors=True, dtype=dtype,
+        attn_implementation=T.attention_implementation(cfg.get("attn_implementation", "auto")))
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dict,
+         teacher_dir=None) -> dict:
+    """Continue pretraining `model_dir` on `packed_dir` for config's token budget; write out_dir.
+
+    Resumes from the last complete checkpoint in `checkpoint_dir` when its config matches.
+    Returns a summary dict (also the last row of the CSV in `log_csv`).
+    """
+    started = time.perf_counter()
+    cfg = heal_config(config)
+    T.check_method(cfg)
+    distill = bool(cfg["distill"]["enabled"])
+    if distill and not teacher_dir:
+        raise T.TrainingConfigError("heal config distill.enabled is true but no teacher_dir was "
+                                    "given: pass the unpruned model directory")
+
+    # ---- data
+    dataset, meta = load_packed_dataset(packed_dir)
+    seq_len = int(meta["seq_len"])
+    per_step = T.tokens_per_step(batch_size=cfg["batch_size"], seq_len=seq_len,
+                                 gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+                                 num_processes=T.world_size())
+    max_steps = (int(cfg["max_steps"]) if cfg.get("max_steps") else
+                 T.steps_for_budget(cfg["token_budget"], batch_size=cfg["batch_size"], seq_len=seq_len,
+                                    gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+                                    num_processes=T.world_size()))
+    if len(dataset) < cfg["batch_size"] * T.world_size():
+        raise ValueError(f"{packed_dir} holds {len(dataset)} sequences, fewer than one batch "
+                         f"({cfg['batch_size']} x {T.world_size()} processes): lower batch_size")
+    epochs = max_steps * per_step / max(1, len(dataset) * seq_len)
+    if epochs > 1:
+        log.warning("token budget %d is %.2f passes over %s (%d tokens): data repeats",
+                    max_steps * per_step, epochs, packed_dir, len(dataset) * seq_len)
+
+    # ---- resume
+    fingerprint = T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir), "packed": meta,
+                                          "teacher": T.describe_model_dir(teacher_dir) if distill else None,
+                                          "world_size": T.world_size()})
+    resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
+    resume = T.agree_on_resume(resume)
+    csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
+                                           preemption=bool(cfg.get("checkpoint_on_sigterm", True)))
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    staging = Path(checkpoint_dir) / "final-staging"
+    if T.is_finished_checkpoint(resume):
+        # ---- already finished (killed after the last checkpoint): publish it as is
+        state = read_json(Path(resume) / "trainer_state.json")
+        tokens_seen, train_loss, steps = int(state.get("num_input_tokens_seen", 0)), None, state["global_step"]
+        if T.is_main_process():
+            T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
+                            base_model_dir=model_dir)
+    else:
+        trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
+                                teacher_dir if distill else None)
+        # ---- train
+        result = trainer.train(resume_from_checkpoint=resume)
+        T.check_finished(trainer)
+        # ---- save
+        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging)
+        tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
+        steps = trainer.state.global_step
+    summary = {
+        "method": cfg["method"], "distill": distill, "steps": steps,
+        "max_steps": max_steps, "tokens_seen": tokens_seen,
+        "tokens_per_step": per_step, "seq_len": seq_len, "epochs": round(epochs, 4),
+        "train_loss": train_loss,
+        "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
+        "resumed_from_step": T.checkpoint_step(resume), "seconds": round(time.perf_counter() - started, 2),
+        "tensorboard_dir": (str(Path(checkpoint_dir) / T.TENSORBOARD_DIR)
+                            if T.tensorboard_available() else None),
+    }
+    if T.is_main_process():
+        csv_cb.publish(log_csv)
+        write_json(summary, Path(checkpoint_dir) / "summary.json")
+    log.info("healed %s -> %s: %d steps, %d tokens", model_dir, out_dir, steps, tokens_seen)
+    return summary
+
+
+def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks, teacher_dir):
+    # drop_last: every optimizer step is exactly tokens_per_step, so the token budget and the
+    # tokens seen after a resume are exact (a short last batch would shift both).
+    args = T.training_arguments(cfg, checkpoint_dir, max_steps=max_steps, dataloader_drop_last=True)
+    model = _load_student(model_dir, cfg, args.bf16)
+    collator = PackedCollator(meta.get("pad_token_id"), meta.get("eos_token_id"))
+    common = dict(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                  callbacks=callbacks)
+    if teacher_dir is None:
+        return Trainer(**common)
+    from secateurs.train.distill import DistillationTrainer
+
+    log.info("distilling from teacher %s (alpha %s, temperature %s)", teacher_dir,
+             cfg["distill"]["alpha"], cfg["distill"]["temperature"])
+    return DistillationTrainer(**common, teacher=_load_teacher(teacher_dir, cfg, args.bf16),
+                               alpha=cfg["distill"]["alpha"], temperature=cfg["distill"]["temperature"])

@@ -1,0 +1,88 @@
+"""Running a training stage from a workflow rule: in-process, or under torchrun.
+
+One process (the CPU demo, one GPU) calls the stage function directly, so tracebacks and
+logs stay in the rule's log. Several processes (`num_processes` in the stage's config,
+one per GPU of the job's allocation) run `secateurs.train.train_cli` under torchrun inside the
+same job, which is how a SLURM job with `gpu=N` trains on all N GPUs (with DeepSpeed when
+the config names a ZeRO file). Several nodes (`num_nodes`, SLURM only) add srun, which
+starts one torchrun per node of the job's allocation; they meet at a port of the node
+that runs the rule. The same code path serves all of these; only the launcher differs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from secateurs.train.stage import launch_command
+
+log = logging.getLogger(__name__)
+
+SECTIONS = {"heal": "heal", "chat-sft": "chat"}
+
+
+def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.PathLike,
+                log_csv: str, config: dict, packed: str | None = None, data: str | None = None,
+                teacher: str | None = None) -> dict | None:
+    """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
+    `config["num_nodes"]` nodes."""
+    processes = int(config.get("num_processes") or 1)
+    nodes = int(config.get("num_nodes") or 1)
+    if processes <= 1 and nodes <= 1:
+        return _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
+                           log_csv=log_csv, config=config, packed=packed, data=data,
+                           teacher=teacher)
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    config_file = checkpoint_dir / f"{stage}-config.json"
+    config_file.write_text(json.dumps({SECTIONS[stage]: config}, indent=2, default=str))
+    args = [stage, "--model", model, "--out", out, "--checkpoint-dir", str(checkpoint_dir),
+            "--log-csv", log_csv, "--config", str(config_file)]
+    args += ["--packed", packed] if packed else ["--data", data]
+    args += ["--teacher", teacher] if teacher else []
+    command = launch_command(processes, args, **multi_node(SECTIONS[stage], nodes))
+    log.info("launching %d x %d processes: %s", nodes, processes, " ".join(command))
+    subprocess.run(command, check=True)
+    return None
+
+
+def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,
+                teacher) -> dict:
+    if stage == "heal":
+        from secateurs.train.heal import heal
+
+        return heal(model, packed, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv,
+                    config=config, teacher_dir=teacher)
+    from secateurs.train.sft import chat_sft
+
+    return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)
+
+
+def multi_node(section: str, nodes: int) -> dict:
+    """launch_command's multi-node arguments: rendezvous here, run id = the SLURM job.
+
+    The rule runs on the first node of its allocation (the batch host), so that node serves
+    the rendezvous, on a port free there. Outside SLURM there is no allocation to spread
+    over, and the error says so instead of waiting for nodes that never come.
+    """
+    if nodes <= 1:
+        return {}
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        raise RuntimeError(
+            f"config key `{section}.num_nodes` = {nodes}: training on several nodes needs a "
+            "SLURM allocation of that many nodes (run with --profile profiles/slurm), and this "
+            f"job is not in one (no SLURM_JOB_ID). Fix: set {section}.num_nodes: 1 here")
+    return {"num_nodes": nodes, "rendezvous": f"{socket.gethostname()}:{free_port()}",
+            "run_id": job}
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
