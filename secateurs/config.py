@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from secateurs.benchmark_sources import DOCUMENTED, missing_files, source_files
 from secateurs.cluster import configured
 
 
@@ -65,6 +66,38 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     problems = _check_inputs(config, basedir)
     problems += _check_plan(config, basedir)
     problems += _check_training_gpus(config)
+    problems += _check_tasks(config, basedir)
+    return problems
+
+
+def _check_tasks(config: dict, basedir: Path) -> list[str]:
+    """Benchmark tasks that could not run offline, found before any job starts.
+
+    A task with a local definition (secateurs.benchmark_sources) needs its files under
+    `evaluate.benchmarks_dir`; any other task would make lm-eval download its dataset,
+    which only `evaluate.allow_download: true` permits.
+    """
+    evaluate = config["evaluate"]
+    folder = evaluate.get("benchmarks_dir")
+    root = resolve(folder, basedir) if folder else None
+    problems = []
+    for i, task in enumerate(evaluate.get("tasks") or []):
+        name, key = task["name"], f"evaluate.tasks[{i}]"
+        if source_files(name) is None:
+            if not evaluate.get("allow_download"):
+                problems.append(
+                    f"config key `{key}`: task {name!r} has no local copy, so lm-eval would "
+                    f"download it from the Hugging Face hub. Fix: use a local task ({DOCUMENTED}), "
+                    "or set evaluate.allow_download: true where the hub is reachable.")
+            continue
+        missing = missing_files(name, root)
+        if missing:
+            where = f"under {folder}" if folder else "(evaluate.benchmarks_dir is unset)"
+            problems.append(
+                f"config key `{key}`: task {name!r} reads {', '.join(missing)}, not found {where}. "
+                "Fix: set evaluate.benchmarks_dir to a folder holding these files (the layout of "
+                "../shared/real-data/benchmarks, see its README; config/demo for the demo's "
+                "tasks), or drop the task.")
     return problems
 
 
