@@ -49,11 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir"), p.add_argument("plan_json"), p.add_argument("out_dir")
     p.add_argument("--max-shard-size", default="2GB")
 
-    p = _add(sub, "evaluate", "held-out perplexity and sample generations of a model")
+    p = _add(sub, "evaluate", "held-out perplexity, bits per byte, lm-eval tasks and samples of a model")
     p.add_argument("model_dir"), p.add_argument("out_json")
-    p.add_argument("--heldout", action="append", required=True, metavar="LANG=PARQUET")
+    p.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET")
     p.add_argument("--seq-len", type=int, default=1024), p.add_argument("--prompt", action="append", default=[])
+    p.add_argument("--task", action="append", default=[], type=_task, metavar="NAME[:FEWSHOT[:LIMIT]]",
+                   help="an lm-eval task, e.g. hellaswag:0:200 (repeatable)")
+    p.add_argument("--benchmarks-dir", help="local benchmark files (evaluate.benchmarks_dir)")
+    p.add_argument("--allow-download", action="store_true", help="let lm-eval use the hub")
+    p.add_argument("--device", default="auto"), p.add_argument("--dtype", default="float32")
     return parser
+
+
+def _task(text: str) -> dict:
+    """`hellaswag:0:200` -> {"name": "hellaswag", "num_fewshot": 0, "limit": 200}."""
+    name, fewshot, limit = (text.split(":") + ["0", ""])[:3]
+    return {"name": name, "num_fewshot": int(fewshot or 0), "limit": int(limit) if limit else None}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -85,7 +96,8 @@ def run(args: argparse.Namespace) -> None:
         from secateurs.evaluate.heldout import evaluate_model
         heldout = dict(item.split("=", 1) for item in args.heldout)
         evaluate_model(args.model_dir, heldout, args.out_json, seq_len=args.seq_len,
-                       prompts=args.prompt)
+                       prompts=args.prompt, tasks=args.task, benchmarks_dir=args.benchmarks_dir,
+                       allow_download=args.allow_download, device=args.device, dtype=args.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,13 @@ def task_metrics(results: dict, name: str, n: int) -> dict:
     return out
 
 
+def items_scored(n_samples: dict, name: str) -> int:
+    """Items a task scored; for a group (mmlu, cmmlu) the sum over its subtasks."""
+    if name in n_samples:
+        return int(n_samples[name]["effective"])
+    return sum(int(v["effective"]) for v in n_samples.values())
+
+
 def run_tasks(model, tokenizer, tasks: Sequence[dict], *, benchmarks_dir=None,
               allow_download: bool = False, batch_size: int = 8, seed: int = 0) -> dict:
     """{task: {acc, acc_stderr, acc_norm, acc_norm_stderr, n, num_fewshot, limit, seconds}}.
@@ -93,7 +100,7 @@ def run_tasks(model, tokenizer, tasks: Sequence[dict], *, benchmarks_dir=None,
                                      log_samples=False, random_seed=seed,
                                      numpy_random_seed=seed, torch_random_seed=seed,
                                      fewshot_random_seed=seed)
-            n = result["n-samples"][name]["effective"]
+            n = items_scored(result["n-samples"], name)
             out[name] = {**task_metrics(result["results"], name, n),
                          "num_fewshot": task["num_fewshot"], "limit": task["limit"],
                          "seconds": round(time.perf_counter() - start, 2)}
