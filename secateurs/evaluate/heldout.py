@@ -322,11 +322,12 @@ def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | 
         result["documents"][lang] = len(texts)
         log.info("%s: %s perplexity %.3f over %d tokens, %.4f bits per byte", name, lang,
                  scores["perplexity"], scores["tokens"], scores["bits_per_byte"])
+    result["samples"] = generate_samples(model, tokenizer, prompts, chat_prompts,
+                                         max_new_tokens=max_new_tokens)
+    # Last: lm-eval's wrapper may give the tokenizer a pad token; nothing above sees that.
     result["benchmarks"] = run_tasks(model, tokenizer, tasks, benchmarks_dir=benchmarks_dir,
                                      allow_download=allow_download, batch_size=batch_size,
                                      seed=seed)
-    result["samples"] = generate_samples(model, tokenizer, prompts, chat_prompts,
-                                         max_new_tokens=max_new_tokens)
     result["settings"] = _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens,
                                    model, dtype, seed, tokenizer)
     if tasks:
