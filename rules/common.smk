@@ -8,13 +8,14 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import looks_local, resolve, validate_config
+from secateurs.config import coerce_overrides, looks_local, resolve, validate_config
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path
 
 export_package_path(workflow.basedir)
 
 BASEDIR = Path(workflow.basedir)
+coerce_overrides(config)
 validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
 validate(config, "../secateurs/schema.yaml")
 
@@ -37,12 +38,12 @@ def local_path(path):
 
 def local_inputs(*sources):
     """The sources that are files here (hub ids are not inputs Snakemake can track)."""
-    return [local_path(s) for s in sources if looks_local(s)]
+    return [local_path(s) for s in sources if looks_local(s, BASEDIR)]
 
 
 def base_model_dir():
     source = config["base_model"]["source"]
-    if source != "demo" and looks_local(source):
+    if source != "demo" and looks_local(source, BASEDIR):
         return local_path(source)
     return "results/models/base"
 

@@ -43,6 +43,11 @@ def _resolve(node: dict) -> dict:
     return merged
 
 
+def resolved(node: dict) -> dict:
+    """A schema node with its `$ref` merged in (section-level facets win)."""
+    return _resolve(node)
+
+
 def section(name: str) -> dict:
     """The resolved schema node of a config section, e.g. section("prune.score")."""
     node = schema()
