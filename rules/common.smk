@@ -10,7 +10,7 @@ from snakemake.utils import validate
 import secateurs.cluster
 from secateurs.config import coerce_overrides, looks_local, resolve, validate_config
 from secateurs.settings import result_settings
-from secateurs.workflow import export_package_path
+from secateurs.workflow import export_package_path, package_code_digest
 
 export_package_path(workflow.basedir)
 
@@ -25,6 +25,16 @@ MODELS = ["base", "pruned", "healed", "chat"]
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+
+
+def track_package_code():
+    """Give every script rule a `code` param: the digest of the secateurs modules its
+    script imports (secateurs.workflow.package_code_digest), so changing a stage's logic
+    reruns that stage and its dependents, and a change elsewhere reruns nothing."""
+    for each in workflow.rules:
+        if each.script:
+            script = Path(each.basedir.get_path_or_uri(secret_free=True)) / each.script
+            each.set_params(code=package_code_digest(script, BASEDIR))
 
 
 def is_demo():
