@@ -31,7 +31,7 @@ def validate_config(config: dict, schema_path: str | Path, *, basedir: str | Pat
     problems = [_describe(error, schema_path) for error in
                 sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))]
     if not problems:
-        problems = check_semantics(config, Path(basedir))
+        problems = check_semantics(settings.complete_config(config), Path(basedir))
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -111,7 +111,7 @@ def _check_training_gpus(config: dict) -> list[str]:
     problems = []
     for rule, section in TRAINING_RULES.items():
         gpus = configured(config, rule).get("gpu")
-        processes = int(config.get(section, {}).get("num_processes") or 1)
+        processes = int(config[section]["num_processes"])
         if isinstance(gpus, int) and gpus > processes:
             problems.append(
                 f"config key `resources.{rule}.gpu` = {gpus} but `{section}.num_processes` = "
@@ -190,7 +190,7 @@ def _check_model_dir(model_dir: Path, access: dict) -> list[str]:
             ".save_pretrained(new_dir, safe_serialization=True), and point base_model.source "
             "at new_dir.")
     model_config = json.loads((model_dir / "config.json").read_text())
-    if model_config.get("auto_map") and not access.get("trust_remote_code"):
+    if model_config.get("auto_map") and not access["trust_remote_code"]:
         problems.append(
             f"config key `base_model.trust_remote_code` is false but {model_dir}/config.json "
             "has auto_map (the model's own Python code). Fix: read that code, then set "
@@ -202,7 +202,7 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
     """The base model's layer count when it can be known without downloading anything."""
     source = config["base_model"]["source"]
     if source == "demo":
-        return config.get("demo", {}).get("model", {}).get("num_hidden_layers", 8)
+        return config["demo"]["model"]["num_hidden_layers"]
     model_config = resolve(source, basedir) / "config.json"
     if looks_local(source, basedir) and model_config.exists():
         fields = json.loads(model_config.read_text())
@@ -215,20 +215,20 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
 
 def _check_plan(config: dict, basedir: Path) -> list[str]:
     plan = config["prune"]["plan"]
-    strategy = plan.get("strategy", "bi")
+    strategy = plan["strategy"]
     if strategy == "manual":
-        if not plan.get("slices"):
+        if not plan["slices"]:
             return ["config key `prune.plan.slices` is empty but strategy is manual. "
                     "Fix: give half-open layer ranges to keep, e.g. [[0, 24], [55, 59]]."]
-    elif plan.get("n_remove") is None and plan.get("target_params") is None:
+    elif plan["n_remove"] is None and plan["target_params"] is None:
         return [f"config keys `prune.plan.n_remove` and `prune.plan.target_params` are both unset "
                 f"for strategy {strategy}. Fix: set how many layers to remove (n_remove: 8) or a "
                 "parameter budget (target_params: 3B)."]
     layers = base_num_layers(config, basedir)
     if layers is None:
         return []
-    n_remove = plan.get("n_remove")
-    protected = plan.get("protect_first", 0) + plan.get("protect_last", 0)
+    n_remove = plan["n_remove"]
+    protected = plan["protect_first"] + plan["protect_last"]
     if strategy != "manual" and n_remove is not None and n_remove + protected >= layers:
         return [f"config key `prune.plan.n_remove` = {n_remove}: the base model has {layers} layers"
                 f" ({protected} protected), so at most {layers - protected - 1} can be removed. "
