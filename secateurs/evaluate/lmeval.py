@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from secateurs import settings
 from secateurs.benchmark_sources import source_files
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def run_tasks(model, tokenizer, tasks: Sequence[dict], *, benchmarks_dir=None,
     """
     if not tasks:
         return {}
+    tasks = settings.fill(settings.section("evaluate")["properties"]["tasks"], list(tasks))
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
