@@ -170,3 +170,21 @@ def print_summary():
     summary = Path("results/report/summary.md")
     if summary.exists():
         print(f"\n{summary.read_text(encoding='utf-8')}")
+
+
+def evaluate_settings():
+    """The evaluate section with benchmarks_dir resolved against the workflow directory."""
+    settings = dict(config["evaluate"])
+    if settings["benchmarks_dir"]:
+        settings["benchmarks_dir"] = local_path(settings["benchmarks_dir"])
+    return settings
+
+
+def benchmark_files(wildcards):
+    """The local files the lm-eval tasks read, so a changed file reruns evaluation."""
+    from secateurs.benchmark_sources import source_files
+
+    root = config["evaluate"]["benchmarks_dir"]
+    names = [t["name"] for t in config["evaluate"]["tasks"]]
+    rels = {rel.partition("::")[0] for n in names for rel in (source_files(n) or {}).values()}
+    return sorted(local_path(str(Path(root) / rel)) for rel in rels) if root else []
