@@ -1,4 +1,4 @@
-"""Rule evaluate: held-out perplexity (en, zh) and sample generations of one model."""
+"""Rule evaluate: held-out bits per byte and perplexity (en, zh), lm-eval tasks and sample generations of one model."""
 from pathlib import Path
 
 from secateurs.evaluate.heldout import evaluate_model
