@@ -20,7 +20,7 @@ def test_templates_refs_tables_removed_and_counted():
             "'''柏林'''（{{IPA-de|bɛʁˈliːn}}）是[[德國]]的首都<ref name=a>{{cite web|url=x}}</ref>。"
             "人口多<ref name=a/>。\n{| class=wikitable\n|-\n| 表格 || 内容\n|}\n下一段。")
     out, counts, _ = clean(text)
-    assert out == "柏林是德國的首都。人口多。\n下一段。"
+    assert out == "柏林是德國的首都。人口多。\n\n下一段。"
     assert counts["templates"] == 2 and counts["refs"] == 2 and counts["tables"] == 1
 
 

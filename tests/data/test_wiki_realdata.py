@@ -4,6 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from secateurs.data.wiki import DumpError, extract_dump
+from secateurs.data.wiki.extract import NoArticlesError
 from secateurs.data.wiki.residue import find_residue
 
 pytestmark = pytest.mark.realdata
@@ -88,15 +89,22 @@ def test_no_markup_residue_in_any_real_dump(real_data, tmp_path, name):
 def test_broken_zhwiki_page_is_skipped_and_counted(real_data, tmp_path, n, what):
     """The 3rd page (数学) lacks a field: logged, counted as bad and skipped; the first two
     (project pages, ns 4) are still read and dropped for their namespace. Upstream
-    wiki-dump-reader yields nothing; here one bad page must not lose a whole dump."""
-    rows, stats = extract(real_data, tmp_path, f"CyberZHG+wiki-dump-reader/broken/zhwiki-broken-{n}.xml")
+    wiki-dump-reader yields nothing; here one bad page must not lose a whole dump, and a
+    dump left with no article fails naming the file and why."""
+    name = f"zhwiki-broken-{n}.xml"
+    with pytest.raises(NoArticlesError, match=rf"{name}: no article survives.*bad_page 1, namespace 2.*{what}"
+                       ) as err:
+        extract(real_data, tmp_path, f"CyberZHG+wiki-dump-reader/broken/{name}")
+    stats = err.value.stats
     assert stats["bad_pages"] == 1 and what.split()[1] in stats["bad_page_list"][0]["error"]
-    assert stats["pages_seen"] == 3 and stats["dropped"]["namespace"] == 2 and rows == []
+    assert stats["pages_seen"] == 3 and stats["dropped"]["namespace"] == 2
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_broken_zhwiki_empty_text_is_dropped_as_empty(real_data, tmp_path):
-    rows, stats = extract(real_data, tmp_path, "CyberZHG+wiki-dump-reader/broken/zhwiki-broken-4.xml")
-    assert stats["dropped"].get("empty") == 1 and stats["bad_pages"] == 0
+    with pytest.raises(NoArticlesError, match="empty 1") as err:
+        extract(real_data, tmp_path, "CyberZHG+wiki-dump-reader/broken/zhwiki-broken-4.xml")
+    assert err.value.stats["dropped"].get("empty") == 1 and err.value.stats["bad_pages"] == 0
 
 
 def test_gensim_dump_truncated_copy_fails_cleanly(real_data, tmp_path):
