@@ -89,6 +89,7 @@ TRAIL_PUNCT = re.compile(r"\s*[,;，；、]\s*([)）])")
 SPACES = re.compile(r"  +")
 ODD_SPACES = (("\t", " "), ("\u00a0", " "), ("\u2009", " "), ("\u202f", " "), ("\u200b", ""))
 BLANKS = re.compile(r"\n{3,}")
+LEAD_LINE_PUNCT = re.compile(r"^[ \t]*[，、,;；。．][ \t]*", re.M)
 LINE_BREAK = "\u2028"     # what <br> becomes until paragraphs are joined; then a newline
 CLOSING_PUNCT = set("，。、；：？！）」』》〉】,.;:?!)")
 
@@ -181,6 +182,9 @@ def _prose_of_template(name: str, body: str, lang: Language, counts: Counter) ->
             return _formatnum(value)
         return value or None
     block = name in QUOTE_TEMPLATES
+    if name == "as of":                                   # {{As of|2021|March}}
+        positional, named = _arguments(body[2:-2])
+        return _as_of(positional)
     if name in LITERAL_TEMPLATES:
         return LITERAL_TEMPLATES[name]
     if block:
@@ -199,6 +203,18 @@ def _prose_of_template(name: str, body: str, lang: Language, counts: Counter) ->
         return None
     # a block quotation is its own paragraph, as <blockquote> renders
     return f"\n\n{text}\n\n" if block else text
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+
+
+def _as_of(positional: list[str]) -> str | None:
+    """enwiki's {{As of|year|month|day}} shows "As of [day] [month] year"."""
+    year, month, day = (positional + ["", "", ""])[:3]
+    if month.isdigit() and 1 <= int(month) <= 12:
+        month = MONTHS[int(month) - 1]
+    return " ".join(["As of", *(p for p in (day, month, year) if p)]) if year else None
 
 
 def _formatnum(value: str) -> str | None:
@@ -427,11 +443,12 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _join(left: str, right: str) -> str:
-    """Two lines of one paragraph: nothing between CJK text (a browser shows the newline
-    as nothing there), a space elsewhere."""
+    """Two lines of one paragraph: nothing next to CJK text or before closing punctuation
+    (a browser shows the newline as nothing there, CSS Text's segment-break rule), a space
+    elsewhere."""
     if not left or not right:
         return left + right
-    if _is_cjk(left[-1]) and _is_cjk(right[0]) or right[0] in CLOSING_PUNCT:
+    if _is_cjk(left[-1]) or _is_cjk(right[0]) or right[0] in CLOSING_PUNCT:
         return left + right
     return f"{left} {right}"
 
@@ -447,6 +464,9 @@ def _tidy(text: str) -> str:
         text = EMPTY_BRACKETS.sub("", text)
         text = LEAD_PUNCT.sub(r"\1", text)
         text = TRAIL_PUNCT.sub(r"\1", text)
+    # a line cannot start with a comma or a full stop: what stood before it (a formula, an
+    # unknown template) was dropped
+    text = LEAD_LINE_PUNCT.sub("", text)
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if not ln or any(ch.isalnum() for ch in ln)]
     return BLANKS.sub("\n\n", "\n".join(lines)).strip()
