@@ -11,6 +11,7 @@ import pytest
 
 from secateurs.data.chat import (ChatSourceError, Cleaning, Dropped, prepare_chat_data, read_chat_jsonl,
                             to_messages)
+from secateurs.settings import defaults
 
 SHAREGPT = [
     {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"},
@@ -146,7 +147,7 @@ def test_real_alpaca_and_dpo_files(real_data, tmp_path):
 
 # ----------------------------------------------------------------------------- issue 13: real files as they come
 
-CLEANING = {"partial_turns": "trim", "min_chars": 8, "max_dropped_share": 0.5}
+CLEANING = defaults("chat.cleaning")      # the schema's: trim, min_chars 8, max_dropped_share 0.5
 
 # LLaMA-Factory's glaive function-calling format (data/README.md, glaive_toolcall_en_demo.json):
 # `function_call` / `observation` turns, the function list as a JSON string in `tools`
