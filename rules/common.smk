@@ -28,8 +28,8 @@ wildcard_constraints:
 
 
 def track_package_code():
-    """Give every script rule a `code` param: the digest of the secateurs modules its
-    script imports (secateurs.workflow.package_code_digest), so changing a stage's logic
+    """Add to the params of every script-run step the digest of the secateurs modules its
+    script imports (secateurs.workflow.package_code_digest). Changing a stage's logic then
     reruns that stage and its dependents, and a change elsewhere reruns nothing."""
     for each in workflow.rules:
         if each.script:
