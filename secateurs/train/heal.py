@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "gradient_accumulation_steps": 1, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
     "weight_decay": 0.1, "save_steps": 500, "logging_steps": 10, "seed": 0, "bf16": "auto",
     "gradient_checkpointing": False, "attn_implementation": "auto",
+    "optimizer": "adamw_torch", "max_position_embeddings": None, "model_max_length": None,
     "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": T.ALL_PROJECTIONS},
     "distill": {"enabled": False, "alpha": 0.5, "temperature": 1.0},
 }
@@ -174,6 +175,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                                            preemption=bool(cfg.get("checkpoint_on_sigterm", True)))
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    T.apply_tokenizer_overrides(tokenizer, cfg)
     staging = Path(checkpoint_dir) / "final-staging"
     if T.is_finished_checkpoint(resume):
         # ---- already finished (killed after the last checkpoint): publish it as is
@@ -181,7 +183,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         tokens_seen, train_loss, steps = int(state.get("num_input_tokens_seen", 0)), None, state["global_step"]
         if T.is_main_process():
             T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir)
+                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg))
     else:
         trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
                                 teacher_dir if distill else None)
@@ -189,7 +191,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         result = trainer.train(resume_from_checkpoint=resume)
         T.check_finished(trainer)
         # ---- save
-        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging)
+        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
+                       config_overrides=T.config_overrides(cfg))
         tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
         steps = trainer.state.global_step
     summary = {
