@@ -236,7 +236,8 @@ def _check_gpu_only_settings(config: dict) -> list[str]:
             needs.append(f"{section}.optimizer: {settings['optimizer']}")
         if needs and not configured(config, rule).get("gpu") and not _cuda_available():
             problems.append(
-                f"config key{'s' if len(needs) > 1 else ''} `{'`, `'.join(needs)}` need a CUDA "
+                f"config key{'s' if len(needs) > 1 else ''} `{'`, `'.join(needs)}` "
+                f"need{'' if len(needs) > 1 else 's'} a CUDA "
                 f"GPU (bitsandbytes), and rule {rule} would run on this machine, which has none. "
                 f"Fix: run on a GPU machine, give the rule GPUs (resources.{rule}.gpu: 1, on "
                 "a cluster), or use method: lora and optimizer: adamw_torch here.")
