@@ -7,9 +7,10 @@ import torch
 import yaml
 
 from secateurs.config import ConfigError, input_model, run_models, validate_config
+from secateurs.settings import complete_config
 from workflow import REPO, planned_jobs, snakemake
 
-SCHEMA = REPO / "config" / "schema.yaml"
+SCHEMA = REPO / "secateurs" / "schema.yaml"
 
 
 @pytest.fixture()
@@ -28,8 +29,10 @@ def skipping(*stages: str) -> dict:
     (("prune", "heal"), ["base", "chat"], "base", "base"),
     (("chat",), ["base", "pruned", "healed"], "pruned", "healed"),
 ])
-def test_models_and_stage_inputs(skipped, models, heal_from, chat_from):
-    config = skipping(*skipped)
+def test_models_and_stage_inputs(demo_config, skipped, models, heal_from, chat_from):
+    for stage in skipped:
+        demo_config[stage]["enabled"] = False
+    config = complete_config(demo_config)
     assert run_models(config) == models
     assert input_model(config, "heal") == heal_from
     assert input_model(config, "chat") == chat_from

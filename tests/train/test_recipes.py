@@ -34,7 +34,7 @@ RECIPES = REPO / "config" / "recipes"
 
 def recipe(name: str) -> dict:
     config = yaml.safe_load((RECIPES / name).read_text(encoding="utf-8"))
-    validate(config, str(REPO / "config" / "schema.yaml"))
+    validate(config, str(REPO / "secateurs" / "schema.yaml"))
     return config
 
 
