@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoTokenizer
 
+from secateurs import settings
 from secateurs.train.sft import chat_sft
 from secateurs.train.stage import TrainingConfigError, training_arguments
 
@@ -56,10 +57,11 @@ def test_overrides_reach_a_merged_lora_model(tiny_llama_dir, chat_jsonl, tmp_pat
 
 
 def test_optimizer_by_name(tmp_path):
-    assert training_arguments(cfg(optimizer="adafactor"), tmp_path).optim == "adafactor"
+    arguments = training_arguments(settings.complete("chat", cfg(optimizer="adafactor")), tmp_path)
+    assert arguments.optim == "adafactor"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_bitsandbytes_optimizer_refused_on_cpu(tmp_path):
     with pytest.raises(TrainingConfigError, match="adamw_bnb_8bit.*CUDA"):
-        training_arguments(cfg(optimizer="adamw_bnb_8bit"), tmp_path)
+        training_arguments(settings.complete("chat", cfg(optimizer="adamw_bnb_8bit")), tmp_path)
