@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from transformers import AutoTokenizer
 
