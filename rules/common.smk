@@ -8,7 +8,8 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import coerce_overrides, looks_local, resolve, validate_config
+from secateurs.config import coerce_overrides, input_model, looks_local, resolve, run_models
+from secateurs.config import stage_enabled, validate_config
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path, package_code_digest
 
@@ -19,7 +20,8 @@ coerce_overrides(config)
 validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
 validate(config, "../secateurs/schema.yaml")
 
-MODELS = ["base", "pruned", "healed", "chat"]
+# The models this run makes: a recipe may skip pruning, healing or chat (`enabled: false`).
+MODELS = run_models(config)
 
 
 wildcard_constraints:
@@ -63,13 +65,17 @@ def tokenizer_dir():
     return "results/demo/tokenizer" if is_demo() else base_model_dir()
 
 
+def model_path(model):
+    return base_model_dir() if model == "base" else f"results/models/{model}"
+
+
 def model_dir(wildcards):
-    return {
-        "base": base_model_dir(),
-        "pruned": "results/models/pruned",
-        "healed": "results/models/healed",
-        "chat": "results/models/chat",
-    }[wildcards.model]
+    return model_path(wildcards.model)
+
+
+def stage_input(stage):
+    """The model a training stage starts from (the base one when earlier stages are skipped)."""
+    return model_path(input_model(config, stage))
 
 
 def model_access():
@@ -159,11 +165,37 @@ def drop_benchmarks_of_cached_rules():
 
 
 def all_outputs():
-    return [
-        *expand("results/eval/{model}.json", model=MODELS),
-        "results/report/summary.md",
-        "results/prune/mergekit.yaml",
-    ]
+    pruning = ["results/prune/mergekit.yaml"] if stage_enabled(config, "prune") else []
+    return [*expand("results/eval/{model}.json", model=MODELS), "results/report/summary.md",
+            *pruning]
+
+
+def report_inputs():
+    """The pruning plan, heatmap and training logs of the stages this run has."""
+    inputs = {}
+    if stage_enabled(config, "prune"):
+        inputs.update(plan="results/prune/plan.json", heatmap="results/prune/heatmap.png")
+    if stage_enabled(config, "heal"):
+        inputs["heal_log"] = "results/train_logs/heal.csv"
+    if stage_enabled(config, "chat"):
+        inputs["chat_log"] = "results/train_logs/chat.csv"
+    return inputs
+
+
+def report_figures():
+    """The loss plot when a stage trained, the layer-score heatmap when pruning ran."""
+    figures = {}
+    if stage_enabled(config, "heal") or stage_enabled(config, "chat"):
+        figures["loss"] = report(
+            "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
+        )
+    if stage_enabled(config, "prune"):
+        figures["scores"] = report(
+            "results/report/layer_scores.png",
+            caption="../config/report/heatmap.rst",
+            category="Pruning",
+        )
+    return figures
 
 
 def print_summary():

@@ -28,10 +28,7 @@ rule evaluate:
 rule report:
     input:
         metrics=expand("results/eval/{model}.json", model=MODELS),
-        plan="results/prune/plan.json",
-        heatmap="results/prune/heatmap.png",
-        heal_log="results/train_logs/heal.csv",
-        chat_log="results/train_logs/chat.csv",
+        **report_inputs(),
     output:
         summary=report("results/report/summary.md", category="Summary"),
         data="results/report/summary.json",
@@ -40,19 +37,12 @@ rule report:
             caption="../config/report/perplexity.rst",
             category="Evaluation",
         ),
-        loss=report(
-            "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
-        ),
         tradeoff=report(
             "results/report/params_vs_perplexity.png",
             caption="../config/report/tradeoff.rst",
             category="Evaluation",
         ),
-        scores=report(
-            "results/report/layer_scores.png",
-            caption="../config/report/heatmap.rst",
-            category="Pruning",
-        ),
+        **report_figures(),
     params:
         models=MODELS,
     resources:

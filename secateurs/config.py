@@ -98,6 +98,8 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     problems += _check_plan(config, basedir)
     problems += _check_training_gpus(config)
     problems += _check_tasks(config, basedir)
+    problems += check_stages(config)
+    problems += _check_gpu_only_settings(config)
     return problems
 
 
@@ -193,7 +195,8 @@ def _check_inputs(config: dict, basedir: Path) -> list[str]:
             problems.append(f"config key `data.wiki.dumps.{name}`: file {dump} does not exist. "
                             "Fix: give the path of a MediaWiki XML dump (.xml or .xml.bz2).")
     checks = [("data.cosmopedia.source", config["data"]["cosmopedia"]["source"])]
-    checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"]["data"])]
+    checks += [(f"chat.data[{i}].path", item["path"])
+               for i, item in enumerate(config["chat"].get("data", []))]  # none when chat is off
     for key, source in checks:
         problems += check_source(key, source, basedir, "local file or directory")
     source = config["base_model"]["source"]
@@ -247,6 +250,8 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
 
 
 def _check_plan(config: dict, basedir: Path) -> list[str]:
+    if not config["prune"]["enabled"]:
+        return []
     plan = config["prune"]["plan"]
     strategy = plan["strategy"]
     if strategy == "manual":
@@ -288,3 +293,75 @@ def _check_slices(slices: list, layers: int) -> list[str]:
                     f"{b0}..{min(a1, b1) - 1} would be kept twice. Fix: make the ranges disjoint "
                     "(mergekit allows repeats; secateurs prunes, so it does not)."]
     return []
+
+
+# ----------------------------------------------------------------------------- stages
+#
+# A recipe may skip pruning, healing or chat (`prune: {enabled: false}`, ...): chat tuning
+# of an existing model (YaYi, AEZAKMI), healing of a model pruned elsewhere. The models a
+# run makes, and which model each training stage starts from, follow from these flags
+# alone; rules/common.smk asks these functions and nothing else.
+
+STAGES = ("prune", "heal", "chat")
+STAGE_MODEL = {"prune": "pruned", "heal": "healed", "chat": "chat"}
+
+
+def stage_enabled(config: dict, stage: str) -> bool:
+    return bool(config[stage]["enabled"])
+
+
+def run_models(config: dict) -> list[str]:
+    """The models this run makes and evaluates, in pipeline order: base first, always."""
+    return ["base"] + [STAGE_MODEL[s] for s in STAGES if stage_enabled(config, s)]
+
+
+def input_model(config: dict, stage: str) -> str:
+    """The model a stage starts from: the last enabled stage's model before it, else base."""
+    models = ["base"] + [STAGE_MODEL[s] for s in STAGES[:STAGES.index(stage)]
+                         if stage_enabled(config, s)]
+    return models[-1]
+
+
+def check_stages(config: dict) -> list[str]:
+    """Stage combinations that cannot run."""
+    problems = []
+    if not stage_enabled(config, "prune") and config["heal"]["distill"]["enabled"]:
+        problems.append("config key `heal.distill.enabled` is true but `prune.enabled` is false: "
+                        "distillation teaches the pruned student from the unpruned base, and "
+                        "without pruning they are the same model. Fix: set heal.distill.enabled: "
+                        "false, or enable pruning.")
+    return problems
+
+
+GPU_ONLY_OPTIMIZERS = {"adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}
+
+
+def _check_gpu_only_settings(config: dict) -> list[str]:
+    """QLoRA and bitsandbytes' optimizers run on CUDA only: refuse them before any job when
+    their rule would run here (no `resources.<rule>.gpu`) and this machine has no GPU.
+
+    A rule given GPUs runs on a cluster node, whose GPUs cannot be seen from here; the
+    training stage checks again there (secateurs.train.stage.check_method/check_optimizer).
+    """
+    problems = []
+    for rule, section in TRAINING_RULES.items():
+        if not stage_enabled(config, section):
+            continue
+        section_settings = config[section]
+        needs = [f"{section}.method: qlora"] if section_settings["method"] == "qlora" else []
+        if section_settings["optimizer"] in GPU_ONLY_OPTIMIZERS:
+            needs.append(f"{section}.optimizer: {section_settings['optimizer']}")
+        if needs and not configured(config, rule).get("gpu") and not _cuda_available():
+            problems.append(
+                f"config key{'s' if len(needs) > 1 else ''} `{'`, `'.join(needs)}` "
+                f"need{'' if len(needs) > 1 else 's'} a CUDA "
+                f"GPU (bitsandbytes), and rule {rule} would run on this machine, which has none. "
+                f"Fix: run on a GPU machine, give the rule GPUs (resources.{rule}.gpu: 1, on "
+                "a cluster), or use method: lora and optimizer: adamw_torch here.")
+    return problems
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
