@@ -8,7 +8,8 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import looks_local, resolve, validate_config
+from secateurs.config import ConfigError, looks_local, resolve, validate_config
+from secateurs.data import sources as data_sources
 from secateurs.workflow import export_package_path
 
 export_package_path(workflow.basedir)
@@ -17,12 +18,24 @@ BASEDIR = Path(workflow.basedir)
 validate_config(config, f"{BASEDIR}/config/schema.yaml", basedir=BASEDIR)
 validate(config, "../config/schema.yaml")
 
+
+def check_data_sources():
+    """What the schema cannot say about data.sources (an unknown language), before any job."""
+    demo = config["base_model"]["source"] == "demo"
+    problems = data_sources.check_sources(config["data"], demo=demo)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+check_data_sources()
+
 MODELS = ["base", "pruned", "healed", "chat"]
 
 
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+    source=r"[A-Za-z0-9_.\-]+",
 
 
 def is_demo():
@@ -65,10 +78,35 @@ def model_access():
     return {k: config["base_model"][k] for k in ("allow_pickle", "trust_remote_code")}
 
 
-def wiki_articles():
-    return expand(
-        "results/data/wiki/{dump}/simplified.parquet", dump=config["data"]["wiki"]["dumps"]
-    )
+def source_text(name):
+    """The filtered text of one data source: a wiki's converted articles or a text sample."""
+    kind = config["data"]["sources"][name]["kind"]
+    return f"results/data/{kind}/{name}/text.parquet"
+
+
+def source_texts():
+    """Every source's text, in config order (the mix and the demo tokenizer read them)."""
+    return [source_text(name) for name in config["data"]["sources"]]
+
+
+def wiki_dump(wildcards):
+    return local_path(config["data"]["sources"][wildcards.source]["path"])
+
+
+def text_sample_inputs(wildcards):
+    """A local dataset (tracked), and the base tokenizer when it measures the budget."""
+    source = config["data"]["sources"][wildcards.source]
+    inputs = {}
+    if looks_local(source["path"]):
+        inputs["data"] = local_path(source["path"])
+    if source["length_column"] is None and source["token_budget"] is not None:
+        inputs["tokenizer"] = tokenizer_dir()
+    return inputs
+
+
+def text_sample_path(wildcards, input):
+    """The local dataset when there is one, else the hub id."""
+    return input.get("data", config["data"]["sources"][wildcards.source]["path"])
 
 
 def training_settings(section):
@@ -87,11 +125,6 @@ def training_resources(rule_name, section):
 def distill_teacher(wildcards):
     """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
-
-
-def cosmopedia_source(wildcards, input):
-    """The local sample file when there is one (tracked as input), else the hub id."""
-    return input[0] if input else config["data"]["cosmopedia"]["source"]
 
 
 def without(section, *keys):

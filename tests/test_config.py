@@ -29,8 +29,8 @@ def test_demo_config_is_valid(demo_config):
 
 
 def test_missing_key_is_named(demo_config):
-    del demo_config["data"]["cosmopedia"]["token_budget"]
-    assert "`data.cosmopedia.token_budget` is missing" in problems(demo_config)
+    del demo_config["data"]["sources"]["cosmopedia"]["weight"]
+    assert "`data.sources.cosmopedia.weight` is missing" in problems(demo_config)
 
 
 def test_wrong_type_is_named(demo_config):
@@ -56,14 +56,14 @@ def test_manual_slices_out_of_range(demo_config):
 
 
 def test_missing_dump_file(demo_config):
-    demo_config["data"]["wiki"]["dumps"] = {"gone": "no/such/dump.xml.bz2"}
-    assert "`data.wiki.dumps.gone`" in problems(demo_config)
+    demo_config["data"]["sources"]["zhwiki-demo"]["path"] = "no/such/dump.xml.bz2"
+    assert "`data.sources.zhwiki-demo.path`" in problems(demo_config)
 
 
 @pytest.mark.parametrize("change, key", [
     (lambda c: c["prune"]["plan"].update(n_remove=20), "prune.plan.n_remove"),
     (lambda c: c["heal"].update(batch_size="big"), "heal.batch_size"),
-    (lambda c: c["data"].pop("wiki"), "data.wiki"),
+    (lambda c: c["data"].pop("sources"), "data.sources"),
 ])
 def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, key):
     bad = copy.deepcopy(demo_config)
