@@ -19,7 +19,8 @@ How long a document is: its `length_column` when the dataset has one (Cosmopedia
 `token_length`), otherwise its token count under the base model's tokenizer. The budget is
 divided between subsets by weight and each subset is cut by `take_to_budget`'s rule (rows
 in the seeded order until the budget is reached; the row that reaches it is kept);
-`token_budget: null` takes every row. Quality filters (minimum length, expected-script
+`token_budget: null` takes every row (with no length column and no tokenizer given, the
+lengths are left null: the mix counts tokens anyway). Quality filters (minimum length, expected-script
 share, exact-duplicate removal) run before the budget, so the budget counts kept text.
 Same inputs and settings, same bytes.
 """
@@ -35,6 +36,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from secateurs.data.convert import normalized_hash
@@ -66,9 +68,10 @@ def sample_text(source: str | os.PathLike, out_parquet: str | os.PathLike,
     `streaming` defaults to True for hub ids and False for local paths; forcing it on for a
     local path reads it through the same `datasets` streaming code the hub takes.
     """
-    if length_column is None and tokenizer_dir is None:
-        raise TextSourceError(f"{source}: no length_column and no tokenizer to count tokens "
-                              "with; set length_column or pass the base model's tokenizer")
+    if token_budget is not None and length_column is None and tokenizer_dir is None:
+        raise TextSourceError(f"{source}: a token_budget but no length_column and no tokenizer "
+                              "to count tokens with; set length_column or pass the base "
+                              "model's tokenizer")
     local = _is_local(source)
     streaming = (not local) if streaming is None else streaming
     reader = _Reader(text_column, length_column, tokenizer_dir,
@@ -135,7 +138,7 @@ class _Reader:
     def __init__(self, text_column: str, length_column: str | None, tokenizer_dir, filter_):
         self.text_column, self.length_column, self.filter = text_column, length_column, filter_
         self.tokenizer = None
-        if length_column is None:
+        if length_column is None and tokenizer_dir is not None:
             from secateurs.data.tokens import load_tokenizer
             self.tokenizer = load_tokenizer(tokenizer_dir)
 
@@ -155,7 +158,9 @@ class _Reader:
                                   "for this source")
         keep = [self.filter.keep(t) for t in texts]
         texts = [t for t, k in zip(texts, keep) if k]
-        if lengths is None:
+        if lengths is None and self.tokenizer is None:
+            lengths = [None] * len(texts)  # no budget: whole source, length not measured
+        elif lengths is None:
             from secateurs.data.tokens import count_tokens
             lengths = count_tokens(texts, self.tokenizer).tolist()
         else:
@@ -260,8 +265,11 @@ def _take_from_stream(tables: Iterable[pa.Table], budget: int | None) -> pa.Tabl
 
 # -- stats -------------------------------------------------------------------------------
 
-def _length(table: pa.Table) -> int:
-    return int(table.column("length").to_numpy().sum()) if table.num_rows else 0
+def _length(table: pa.Table) -> int | None:
+    """Total length of the rows; None when it was not measured (no budget, no tokenizer)."""
+    if table.num_rows and table.column("length").null_count:
+        return None
+    return int(pc.sum(table.column("length")).as_py() or 0)
 
 
 def _subset_stats(picked: pa.Table, budget: int | None, subsets, name: str) -> dict:
