@@ -69,15 +69,15 @@ def mix_corpora(sources: Mapping[str, Mapping], tokenizer_dir: str | os.PathLike
 
     stats = {"seed": seed, "weights": weights, "ratio": language_ratio(sources),
              "tokenizer": str(tokenizer_dir)}
-    tables, heldout = {}, {}
+    names = {lang: [n for n, s in sources.items() if s["language"] == lang] for lang in languages}
+    tables = {}
     for lang in languages:
-        names = [n for n, s in sources.items() if s["language"] == lang]
-        table, stats[f"empty_docs_dropped_{lang}"] = _read_texts(
-            {n: sources[n]["path"] for n in names}, lang)
-        table = table.append_column("n_tokens", pa.array(
-            count_tokens(table.column("text").to_pylist(), tokenizer, threads=threads,
-                         batch_size=batch_size), pa.int64()))
-        heldout[lang], tables[lang] = _draw_heldout(table, heldout_docs, rng, names)
+        tables[lang], stats[f"empty_docs_dropped_{lang}"] = _read_texts(
+            {n: sources[n]["path"] for n in names[lang]}, lang)
+    tables = _with_token_counts(tables, tokenizer, threads, batch_size)
+    heldout = {}
+    for lang in languages:
+        heldout[lang], tables[lang] = _draw_heldout(tables[lang], heldout_docs, rng, names[lang])
     train_docs, removed = _without_heldout_texts(tables, heldout)
     docs = {name: _of_source(train_docs[s["language"]], name) for name, s in sources.items()}
 
@@ -138,6 +138,20 @@ def _read_texts(files: Mapping[str, str | os.PathLike], lang: str) -> tuple[pa.T
     texts = table.column("text").to_pylist()
     keep = np.fromiter((bool(t) for t in texts), dtype=bool, count=len(texts))
     return table.filter(pa.array(keep)), int((~keep).sum())
+
+
+def _with_token_counts(tables: Mapping[str, pa.Table], tokenizer, threads: int,
+                       batch_size: int) -> dict[str, pa.Table]:
+    """Every table with its `n_tokens` column, counted in one pass over all of them (one
+    pool of worker processes, however many languages there are)."""
+    texts = [t for table in tables.values() for t in table.column("text").to_pylist()]
+    counts = count_tokens(texts, tokenizer, threads=threads, batch_size=batch_size)
+    out, start = {}, 0
+    for lang, table in tables.items():
+        out[lang] = table.append_column(
+            "n_tokens", pa.array(counts[start:start + table.num_rows], pa.int64()))
+        start += table.num_rows
+    return out
 
 
 def _draw_heldout(table: pa.Table, n_heldout: int, rng: np.random.Generator,
