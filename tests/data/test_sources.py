@@ -64,3 +64,29 @@ def test_demo_text_source_needs_a_length_column_or_no_budget():
     assert "`data.sources.es.length_column` is null" in check_sources(data, demo=True)[0]
     assert check_sources(data, demo=False) == []
     assert text_settings(data, "es")["token_budget"] == 1000
+
+
+def test_falcon2_recipe_is_spanish_from_a_fresh_clone(tmp_path):
+    """The Falcon2 recipe dry-runs with nothing downloaded: one Spanish text source, no wiki
+    extraction, the card's slice as a manual plan with scoring beside it, and Spanish
+    lm-eval tasks that lm-eval has."""
+    recipe = REPO / "config" / "recipes" / "falcon2-5.5b.yaml"
+    result = snakemake(tmp_path, "--dry-run", configfiles=(recipe,), over_demo=False)
+    from workflow import planned_jobs
+
+    jobs = planned_jobs(result.stdout)
+    assert jobs["text_sample"] == 1 and jobs["score_layers"] == 1 and "wiki_extract" not in jobs
+    config = yaml.safe_load(recipe.read_text())
+    (source,) = config["data"]["sources"].values()
+    assert source["language"] == "es" and source["config"] == "20231101.es"
+    assert source["token_budget"] >= config["heal"]["token_budget"] == 1_000_000_000
+    assert config["prune"]["plan"]["slices"] == [[0, 24], [55, 59]]
+    assert config["prune"]["score"]["num_samples"] == 2000
+
+    import lm_eval
+    from pathlib import Path
+
+    task_files = Path(lm_eval.__file__).parent / "tasks"
+    for task in config["evaluate"]["tasks"]:
+        assert any(f"task: {task['name']}\n" in p.read_text(encoding="utf-8", errors="ignore")
+                   for p in task_files.rglob(f"*{task['name'].split('_')[-1]}*.yaml")), task
