@@ -36,7 +36,7 @@ rule chat_data:
         stats="results/data/chat/stats.json",
     params:
         sources=[
-            {**item, "path": local_path(item["path"]) if looks_local(item["path"]) else item["path"]}
+            {**item, "path": local_path(item["path"]) if looks_local(item["path"], BASEDIR) else item["path"]}
             for item in config["chat"]["data"]
         ],
         max_examples=config["chat"]["max_examples"],
