@@ -86,11 +86,11 @@ def test_command_line_numbers_are_read_by_their_schema_type(demo_config):
 
     demo_config["chat"]["learning_rate"] = "1.0e-4"
     demo_config["heal"]["gradient_checkpointing"] = "true"
-    demo_config["data"]["mix"]["ratio"] = {"en": "3", "zh": "1"}
+    demo_config["data"]["sources"]["zhwiki-demo"]["weight"] = "3"
     coerce_overrides(demo_config)
     assert demo_config["chat"]["learning_rate"] == 1e-4
     assert demo_config["heal"]["gradient_checkpointing"] is True
-    assert demo_config["data"]["mix"]["ratio"] == {"en": 3, "zh": 1}
+    assert demo_config["data"]["sources"]["zhwiki-demo"]["weight"] == 3
     validate_config(demo_config, SCHEMA, basedir=REPO)
 
 

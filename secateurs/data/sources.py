@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from secateurs import settings
 from secateurs.data.writing import SCRIPTS, expected_scripts
 
 FILTER_KEYS = ("min_chars", "min_script_share", "dedup")
 WIKI_EXTRACT_KEYS = ("variant", "keep_headings")
+WIKI_KEYS = ("opencc", *WIKI_EXTRACT_KEYS, "threads")
 TEXT_KEYS = ("token_budget", "seed", "subsets", "config", "split", "text_column",
              "length_column", "shuffle_buffer")
 
@@ -34,6 +36,7 @@ def check_sources(data: Mapping, *, demo: bool) -> list[str]:
                             f"{unknown}. Fix: use names from {list(SCRIPTS)}.")
     for name, source in data["sources"].items():
         key = f"data.sources.{name}"
+        problems += _keys_of_the_other_kind(key, source)
         language = source["language"]
         if expected_scripts(language, configured) is None:
             problems.append(
@@ -48,6 +51,17 @@ def check_sources(data: Mapping, *, demo: bool) -> list[str]:
                 "on the sources, so it cannot measure them. Fix: name the dataset's length "
                 "column, or set token_budget: null to take the whole source.")
     return problems
+
+
+def _keys_of_the_other_kind(key: str, source: Mapping) -> list[str]:
+    """Settings that only the other kind reads, set away from their default: a mistake
+    (an OpenCC profile on a text dataset would silently do nothing)."""
+    other = TEXT_KEYS if source["kind"] == "wiki" else WIKI_KEYS
+    spec = settings.schema()["$defs"]["source"]["properties"]
+    return [f"config key `{key}.{k}` = {source[k]!r} is read only by {k_kind} sources, and this "
+            f"one is kind {source['kind']}. Fix: remove it, or change the kind."
+            for k in other if k in source and source[k] != spec[k]["default"]
+            for k_kind in ["wiki" if k in WIKI_KEYS else "text"]]
 
 
 def languages(data: Mapping) -> list[str]:

@@ -39,7 +39,7 @@ def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, expected)
 def _data(**sources) -> dict:
     source = {"kind": "wiki", "weight": 1, "path": "x.xml", "opencc": None, "min_chars": 0,
               "min_script_share": 0.3, "dedup": True, "variant": "zh-hans",
-              "keep_headings": False, "threads": 1}
+              "keep_headings": False, "threads": 2}
     return {"sources": {n: {**source, **s} for n, s in sources.items()}, "scripts": {}}
 
 
@@ -52,6 +52,10 @@ def test_a_configured_script_makes_a_language_known():
     assert convert_settings(data, "ltg") == {"profile": None, "min_chars": 0,
                                              "min_script_share": 0.3, "dedup": True,
                                              "scripts": ["Latin"]}
+    data["sources"]["ltg"]["token_budget"] = 1000
+    assert "`data.sources.ltg.token_budget` = 1000 is read only by text sources" in \
+        check_sources(data, demo=False)[0]
+    del data["sources"]["ltg"]["token_budget"]
     data["scripts"] = {"xx": ["Klingon"]}
     assert "`data.scripts.xx` names unknown script(s) ['Klingon']" in check_sources(data, demo=False)[0]
 
