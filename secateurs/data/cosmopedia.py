@@ -4,7 +4,7 @@ The workflow samples every text source, Cosmopedia included, with `secateurs.dat
 which reuses this module's budget split, per-subset seeds and readers; `sample_cosmopedia`
 stays as the library call that keeps Cosmopedia's exact six columns.
 
-Owns the `cosmopedia_sample` stage: one Parquet file with exactly Cosmopedia's six columns
+Owns the Cosmopedia sample: one Parquet file with exactly Cosmopedia's six columns
 (text, prompt, audience, format, seed_data, token_length) and a stats JSON.
 
 Cosmopedia (HuggingFaceTB/cosmopedia) is split into configs ("subsets": web_samples_v1,

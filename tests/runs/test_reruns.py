@@ -165,4 +165,4 @@ def test_package_code_changes_rerun_the_stages_that_run_it(demo_run, tmp_path):
     mix.write_text(mix.read_text() + "\nMIX_CHANGED = True\n")
     jobs = _dry_run_with(checkout, work)
     assert jobs["mix"] == 1 and jobs["tokenize"] == 1 and jobs["heal"] == 1
-    assert "wiki_extract" not in jobs and "cosmopedia_sample" not in jobs
+    assert "wiki_extract" not in jobs and "text_sample" not in jobs
