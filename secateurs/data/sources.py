@@ -18,7 +18,7 @@ from secateurs import settings
 from secateurs.data.writing import SCRIPTS, expected_scripts
 
 FILTER_KEYS = ("min_chars", "min_script_share", "dedup")
-WIKI_EXTRACT_KEYS = ("variant", "keep_headings")
+WIKI_EXTRACT_KEYS = ("variant", "keep_headings", "accept_unterminated")
 WIKI_KEYS = ("opencc", *WIKI_EXTRACT_KEYS, "threads")
 TEXT_KEYS = ("token_budget", "seed", "subsets", "config", "split", "text_column",
              "length_column", "shuffle_buffer")

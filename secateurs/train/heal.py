@@ -26,7 +26,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from transformers import AutoTokenizer
 
