@@ -8,8 +8,9 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import coerce_overrides, input_model, looks_local, resolve, run_models
-from secateurs.config import stage_enabled, validate_config
+from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
+from secateurs.config import run_models, stage_enabled, validate_config
+from secateurs.data import sources as data_sources
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path, package_code_digest
 
@@ -20,6 +21,17 @@ coerce_overrides(config)
 validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
 validate(config, "../secateurs/schema.yaml")
 
+
+def check_data_sources():
+    """What the schema cannot say about data.sources (an unknown language), before any job."""
+    demo = config["base_model"]["source"] == "demo"
+    problems = data_sources.check_sources(config["data"], demo=demo)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+check_data_sources()
+
 # The models this run makes: a recipe may skip pruning, healing or chat (`enabled: false`).
 MODELS = run_models(config)
 
@@ -27,6 +39,7 @@ MODELS = run_models(config)
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+    source=r"[A-Za-z0-9_.\-]+",
 
 
 def track_package_code():
@@ -83,10 +96,35 @@ def model_access():
     return {k: config["base_model"][k] for k in ("allow_pickle", "trust_remote_code")}
 
 
-def wiki_articles():
-    return expand(
-        "results/data/wiki/{dump}/simplified.parquet", dump=config["data"]["wiki"]["dumps"]
-    )
+def source_text(name):
+    """The filtered text of one data source: a wiki's converted articles or a text sample."""
+    kind = config["data"]["sources"][name]["kind"]
+    return f"results/data/{kind}/{name}/text.parquet"
+
+
+def source_texts():
+    """Every source's text, in config order (the mix and the demo tokenizer read them)."""
+    return [source_text(name) for name in config["data"]["sources"]]
+
+
+def wiki_dump(wildcards):
+    return local_path(config["data"]["sources"][wildcards.source]["path"])
+
+
+def text_sample_inputs(wildcards):
+    """A local dataset (tracked), and the base tokenizer when it measures the budget."""
+    source = config["data"]["sources"][wildcards.source]
+    inputs = {}
+    if looks_local(source["path"]):
+        inputs["data"] = local_path(source["path"])
+    if source["length_column"] is None and source["token_budget"] is not None:
+        inputs["tokenizer"] = tokenizer_dir()
+    return inputs
+
+
+def text_sample_path(wildcards, input):
+    """The local dataset when there is one, else the hub id."""
+    return input.get("data", config["data"]["sources"][wildcards.source]["path"])
 
 
 def training_settings(section):
@@ -109,11 +147,6 @@ def training_resources(rule_name, section):
 def distill_teacher(wildcards):
     """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
-
-
-def cosmopedia_source(wildcards, input):
-    """The local sample file when there is one (tracked as input), else the hub id."""
-    return input[0] if input else config["data"]["cosmopedia"]["source"]
 
 
 def without(section, *keys):

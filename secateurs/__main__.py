@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert", "OpenCC conversion and quality filters of extracted articles")
     p.add_argument("out_parquet"), p.add_argument("stats_json")
-    p.add_argument("inputs", nargs="+"), p.add_argument("--profile", default="t2s")
+    p.add_argument("inputs", nargs="+"), p.add_argument("--profile", help="OpenCC, e.g. t2s")
+    p.add_argument("--language", required=True, help="expected script from it: zh Han, es Latin")
+    p.add_argument("--min-chars", type=int, default=200)
+    p.add_argument("--min-script-share", type=float, default=0.3)
 
     p = _add(sub, "score", "Block Influence and angular distance of every decoder layer")
     p.add_argument("model_dir"), p.add_argument("calibration_parquet")
@@ -74,7 +77,14 @@ def run(args: argparse.Namespace) -> None:
                      threads=args.threads)
     elif args.stage == "convert":
         from secateurs.data.convert import convert_articles
-        convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile)
+        from secateurs.data.writing import SCRIPTS, expected_scripts
+        scripts = expected_scripts(args.language, {})
+        if scripts is None:
+            raise ValueError(f"--language {args.language}: its script is unknown; use a code "
+                             f"of secateurs.data.writing.LANGUAGE_SCRIPTS (scripts: {SCRIPTS})")
+        convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile,
+                         min_chars=args.min_chars, min_script_share=args.min_script_share,
+                         scripts=scripts, dedup=True)
     elif args.stage == "score":
         from secateurs.prune.scoring import score_layers
         score_layers(args.model_dir, args.calibration_parquet, args.out_json, args.out_csv,

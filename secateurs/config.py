@@ -190,13 +190,15 @@ def check_source(key: str, source: str, basedir: Path, what: str) -> list[str]:
 
 def _check_inputs(config: dict, basedir: Path) -> list[str]:
     problems = []
-    for name, dump in config["data"]["wiki"]["dumps"].items():
-        if not resolve(dump, basedir).exists():
-            problems.append(f"config key `data.wiki.dumps.{name}`: file {dump} does not exist. "
-                            "Fix: give the path of a MediaWiki XML dump (.xml or .xml.bz2).")
-    checks = [("data.cosmopedia.source", config["data"]["cosmopedia"]["source"])]
-    checks += [(f"chat.data[{i}].path", item["path"])
-               for i, item in enumerate(config["chat"].get("data", []))]  # none when chat is off
+    checks = []
+    for name, source in config["data"]["sources"].items():
+        if source["kind"] == "wiki" and not resolve(source["path"], basedir).exists():
+            problems.append(f"config key `data.sources.{name}.path`: file {source['path']} does "
+                            "not exist. Fix: give the path of a MediaWiki XML dump (.xml or "
+                            ".xml.bz2).")
+        elif source["kind"] == "text":
+            checks.append((f"data.sources.{name}.path", source["path"]))
+    checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"].get("data", []))]  # none when chat is off
     for key, source in checks:
         problems += check_source(key, source, basedir, "local file or directory")
     source = config["base_model"]["source"]
