@@ -245,7 +245,7 @@ def params_vs_perplexity_table(rows: Sequence[dict], langs: Sequence[str]) -> st
 def plan_section(plan: dict) -> str:
     """The pruning plan as a short markdown list."""
     before, after = plan.get("params_before"), plan.get("params_after")
-    lines = [f"- strategy: {plan.get('strategy', '-')}",
+    lines = [f"- strategy: {plan['strategy']}",
              f"- layers: {plan.get('num_layers_before', '-')} → "
              f"{plan.get('num_layers_after', '-')}",
              f"- removed: {_layer_list(plan.get('remove'))}",
