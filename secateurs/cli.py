@@ -20,13 +20,19 @@ import yaml
 from secateurs import settings
 
 
+# settings whose own name would clash with an option every stage has (--config FILE)
+RENAMED = {"config": "dataset_config"}
+
+
 def add_section_options(parser: argparse.ArgumentParser, section: str) -> None:
     """One option per leaf setting of `section`, its help and choices from the schema."""
     group = parser.add_argument_group(f"settings (config section `{section}`)")
     group.add_argument("--config", dest="config_file", metavar="FILE",
                        help=f"a workflow config (a recipe) whose `{section}` section to start from")
     for field in settings.fields(section):
-        flag = "--" + field.key.replace("_", "-")
+        flag = "--" + RENAMED.get(field.key, field.key).replace("_", "-")
+        if flag in parser._option_string_actions:  # the stage's own input of that name wins
+            continue
         text = field.description or ""
         text += f" (default: {yaml.safe_dump(field.default, default_flow_style=True).strip()}"
         text = text.removesuffix("\n...") + ")"
@@ -40,6 +46,8 @@ def add_section_options(parser: argparse.ArgumentParser, section: str) -> None:
 
 
 def _metavar(field: settings.Field) -> str:
+    if field.choices and all(isinstance(c, str) for c in field.choices):
+        return "{" + ",".join(field.choices) + "}"
     return "|".join(field.types).upper() if field.types != ("any",) else "VALUE"
 
 
@@ -81,7 +89,9 @@ def _set(target: dict, keys: list[str], value: Any) -> None:
 
 def _validate(given: dict, section: str) -> None:
     # stage inputs are positional arguments here, so keys the workflow requires are not
-    node = {**settings.section(section), "$defs": settings.schema().get("$defs", {}), "required": []}
+    node = {k: v for k, v in settings.section(section).items()
+            if k not in ("required", "if", "then", "else", "allOf", "anyOf", "oneOf")}
+    node["$defs"] = settings.schema().get("$defs", {})
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(node).iter_errors(given))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or section

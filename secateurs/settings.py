@@ -52,10 +52,12 @@ def section(name: str) -> dict:
     """The resolved schema node of a config section, e.g. section("prune.score")."""
     node = schema()
     for part in name.split("."):
-        try:
-            node = _resolve(node)["properties"][part]
-        except KeyError:
-            raise KeyError(f"no config section `{name}` in {SCHEMA_PATH}") from None
+        node = _resolve(node)
+        # `*` is any key of a mapping of like sections, e.g. data.sources.* (one source)
+        child = node.get("additionalProperties") if part == "*" else node.get("properties", {}).get(part)
+        if not isinstance(child, dict):
+            raise KeyError(f"no config section `{name}` in {SCHEMA_PATH}")
+        node = child
     return _resolve(node)
 
 

@@ -8,9 +8,9 @@ pretrained start.
 
 Launch (one process, or many under torchrun; see `secateurs.train.stage.launch_command`)::
 
-    python -m secateurs.train.train_cli heal --model M --packed P --out O --checkpoint-dir C \
+    python -m secateurs heal --model M --packed P --out O --checkpoint-dir C \
         --log-csv L --config heal.yaml
-    torchrun --standalone --nproc_per_node 2 -m secateurs.train.train_cli heal ... (same arguments)
+    torchrun --standalone --nproc_per_node 2 -m secateurs heal ... (same arguments)
 
 Data: `packed_dir/train.parquet` rows of exactly seq_len tokens with position_ids that
 restart at 0 at each document (secateurs.data.packing). Documents are kept apart in attention

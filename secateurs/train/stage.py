@@ -515,7 +515,7 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
                    srun: bool = True) -> list[str]:
     """The command line that runs a training stage on `num_processes` processes per node.
 
-    One process runs plain `python -m secateurs.train.train_cli`; more use torchrun (one node):
+    One process runs plain `python -m secateurs heal|chat`; more use torchrun (one node):
     accelerate's `--cpu` mode silently runs one process and refuses DeepSpeed (STACK.md), and
     torchrun behaves the same on CPU and GPU. DeepSpeed is selected by the stage's config
     (`deepspeed: config/deepspeed/zero2.json`) or `--deepspeed` here, and the HF Trainer
@@ -535,7 +535,7 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
     stage_args = list(stage_args or [])
     if deepspeed_config:
         stage_args += ["--deepspeed", str(deepspeed_config)]
-    train = ["-m", "secateurs.train.train_cli", *stage_args]
+    train = ["-m", "secateurs", *stage_args]
     if num_nodes <= 1 and num_processes <= 1:
         return [sys.executable, *train]
     runner = [sys.executable, "-m", "torch.distributed.run"]

@@ -42,7 +42,7 @@ def training(chat: dict, **over) -> dict:
     """The chat section as rule chat_sft passes it (rules/train.smk), tiny-sized."""
     settings = {k: v for k, v in chat.items() if k not in ("data", "max_examples", "enabled")}
     tiny = {"save_steps": 1000, "logging_steps": 1, "disable_tqdm": True, "num_processes": 1,
-            "deepspeed": None, "bf16": "false" if not torch.cuda.is_available() else settings["bf16"]}
+            "deepspeed": None, "bf16": False if not torch.cuda.is_available() else settings["bf16"]}
     return {**settings, **tiny, **over}
 
 

@@ -24,7 +24,7 @@ CONVERSATION = [{"role": "system", "content": "You are YaYi."},
 def sft_cfg(**over) -> dict:
     cfg = {"method": "full", "learning_rate": 1e-3, "max_steps": 2, "batch_size": 1,
            "max_length": 256, "lr_scheduler": "constant", "warmup_ratio": 0.0, "save_steps": 10,
-           "logging_steps": 1, "bf16": "false", "disable_tqdm": True}
+           "logging_steps": 1, "bf16": False, "disable_tqdm": True}
     return {**cfg, **over}
 
 

@@ -22,7 +22,7 @@ CONVERSATIONS = [[{"role": "user", "content": f"Question {i}?"},
 def cfg(**over) -> dict:
     base = {"method": "full", "learning_rate": 1e-3, "batch_size": 2, "max_length": 64,
             "lr_scheduler": "constant", "warmup_ratio": 0.0, "save_steps": 100, "logging_steps": 1,
-            "seed": 42, "bf16": "false", "disable_tqdm": True, "optimizer": "adamw_torch"}
+            "seed": 42, "bf16": False, "disable_tqdm": True, "optimizer": "adamw_torch"}
     return {**base, **over}
 
 
