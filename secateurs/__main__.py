@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=64), p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=4), p.add_argument("--max-block", type=int)
     p.add_argument("--dtype", default="float32"), p.add_argument("--device", default="auto")
+    p.add_argument("--ppl", action="store_true", help="also the single-layer perplexity criterion")
 
     p = _add(sub, "plan", "a pruning plan from layer scores (JSON + mergekit YAML)")
     p.add_argument("scores_json"), p.add_argument("model_dir")
@@ -44,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="bi"), p.add_argument("--n-remove", type=int)
     p.add_argument("--target-params"), p.add_argument("--slices", type=json.loads,
                                                       help="JSON, e.g. [[0,24],[55,59]]")
+    p.add_argument("--metric"), p.add_argument("--calibration", default="all")
+    p.add_argument("--protect-first", type=int, default=0)
+    p.add_argument("--protect-last", type=int, default=0)
+    p.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET",
+                   help="measured/greedy: held-out file per language (its tail is measured)")
+    p.add_argument("--measure-docs", type=int, default=32)
+    p.add_argument("--measure-seq-len", type=int, default=512)
+    p.add_argument("--measure-batch-size", type=int, default=4)
+    p.add_argument("--language-weights", type=json.loads, help='JSON, e.g. {"en": 2, "zh": 1}')
+    p.add_argument("--dtype", default="float32"), p.add_argument("--device", default="auto")
+    p.add_argument("--figure", help="write the pruning figure (PNG) here")
 
     p = _add(sub, "slice", "write the kept layers as a new model directory")
     p.add_argument("model_dir"), p.add_argument("plan_json"), p.add_argument("out_dir")
@@ -69,12 +81,19 @@ def run(args: argparse.Namespace) -> None:
         score_layers(args.model_dir, args.calibration_parquet, args.out_json, args.out_csv,
                      args.out_png, num_samples=args.num_samples, seq_len=args.seq_len,
                      batch_size=args.batch_size, max_block=args.max_block, dtype=args.dtype,
-                     device=args.device)
+                     device=args.device, ppl=args.ppl)
     elif args.stage == "plan":
         from secateurs.prune.plan import plan_pruning
         plan_pruning(args.scores_json, args.model_dir, args.out_json, args.out_yaml,
                      strategy=args.strategy, n_remove=args.n_remove,
-                     target_params=args.target_params, slices=args.slices)
+                     target_params=args.target_params, slices=args.slices, metric=args.metric,
+                     calibration=args.calibration, protect_first=args.protect_first,
+                     protect_last=args.protect_last, out_png=args.figure,
+                     heldout=dict(item.split("=", 1) for item in args.heldout) or None,
+                     measure={"docs": args.measure_docs, "seq_len": args.measure_seq_len,
+                              "batch_size": args.measure_batch_size,
+                              "language_weights": args.language_weights, "dtype": args.dtype,
+                              "device": args.device})
     elif args.stage == "slice":
         from secateurs.io import read_json
         from secateurs.prune.slicing import slice_model
