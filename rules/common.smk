@@ -9,13 +9,14 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.utils import validate
 import secateurs.cluster
 from secateurs.config import looks_local, resolve, validate_config
+from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path
 
 export_package_path(workflow.basedir)
 
 BASEDIR = Path(workflow.basedir)
-validate_config(config, f"{BASEDIR}/config/schema.yaml", basedir=BASEDIR)
-validate(config, "../config/schema.yaml")
+validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
+validate(config, "../secateurs/schema.yaml")
 
 MODELS = ["base", "pruned", "healed", "chat"]
 
@@ -72,8 +73,12 @@ def wiki_articles():
 
 
 def training_settings(section):
-    """A training config section with its DeepSpeed file resolved against the workflow."""
-    settings = dict(config[section])
+    """The settings of a training section that change its result (so only they rerun it),
+    with its DeepSpeed file resolved against the workflow."""
+    node = config
+    for part in section.split("."):
+        node = node[part]
+    settings = result_settings(node)
     if settings.get("deepspeed"):
         settings["deepspeed"] = local_path(settings["deepspeed"])
     return settings

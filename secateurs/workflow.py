@@ -9,8 +9,6 @@ failure leaves its traceback there.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -51,21 +49,3 @@ def export_package_path(basedir: str | os.PathLike) -> None:
     current = os.environ.get("PYTHONPATH", "")
     parts = [str(basedir)] + [p for p in current.split(os.pathsep) if p and p != str(basedir)]
     os.environ["PYTHONPATH"] = os.pathsep.join(parts)
-
-
-def run_key(settings: dict, *inputs: str | os.PathLike) -> str:
-    """A short hash of a job's settings and inputs, naming its checkpoint directory.
-
-    Checkpoints of a changed configuration or of a rebuilt input (a new pruning plan, new
-    data) must not be resumed; keying the directory by both means a rerun of the same job
-    resumes and any other starts fresh, with no prompt and no stale state. Inputs count by
-    file name, size and mtime: cheap, and a rebuilt input always differs.
-    """
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for root in map(Path, inputs):
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
-        for file in files:
-            if file.is_file():
-                stat = file.stat()
-                digest.update(f"{file.relative_to(root.parent)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:12]

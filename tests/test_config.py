@@ -10,7 +10,7 @@ import yaml
 from secateurs.config import ConfigError, validate_config
 from workflow import REPO, snakemake
 
-SCHEMA = REPO / "config" / "schema.yaml"
+SCHEMA = REPO / "secateurs" / "schema.yaml"
 
 
 @pytest.fixture()
