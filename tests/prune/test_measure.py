@@ -17,7 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from conftest import SAMPLE_TEXTS
 from secateurs.io import write_parquet
-from secateurs.prune.measure import candidate_table, heldout_texts
+from secateurs.prune.measure import heldout_texts
+from secateurs.prune.table import candidate_table
 from secateurs.prune.plan import PlanError, choose_removal, candidate_layers, plan_pruning
 from secateurs.prune.scoring import calibration_batches, score_layers, score_model
 
@@ -134,6 +135,17 @@ def test_measured_plan_is_the_candidate_with_the_lowest_worse_language_loss(
     table = candidate_table(saved)
     assert table.count("\n") == len(candidates) + 1 and "**chosen**" in table
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    # the report shows the candidate table and the pruning figure
+    from secateurs.evaluate.report import write_report
+    from secateurs.io import write_json
+
+    write_json({"model": "tiny", "model_dir": "/m", "num_parameters": 1, "num_layers": 6,
+                "perplexity": {"en": 9.0, "zh": 9.0}, "nll": {}, "tokens": {"en": 1, "zh": 1},
+                "samples": [], "settings": {}}, tmp_path / "base.json")
+    write_report({"base": tmp_path / "base.json"}, tmp_path / "report", plan_json=tmp_path / "p.json")
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert table in summary and "![pruning plan](pruning.png)" in summary
+    assert (tmp_path / "report" / "pruning.png").is_file()
 
 
 def test_language_weights_change_the_objective(tiny_llama_dir, mix, scores_json, tmp_path):
