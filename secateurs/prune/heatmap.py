@@ -128,18 +128,18 @@ def plot_plan(scores: dict | None, plan: dict, out_png: str | os.PathLike) -> No
 
 
 def _plot_candidates(ax, candidates: list[dict], base: dict) -> None:
-    """Grouped bars: each candidate's loss increase per language; the chosen one starred."""
+    """Grouped bars: each candidate's loss increase per language; the chosen one marked *"""
     langs = list(base)
     width = 0.8 / len(langs)
     for j, lang in enumerate(langs):
         ax.bar([i + j * width for i in range(len(candidates))],
                [c["losses"][lang] - base[lang] for c in candidates], width, label=lang)
-    labels = [("★ " if c.get("chosen") else "") + ",".join(map(str, c["remove"]))
+    labels = [("* " if c.get("chosen") else "") + ",".join(map(str, c["remove"]))
               for c in candidates]
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(candidates))], labels,
                   rotation=30, ha="right", fontsize=9)
     ax.set_ylabel("held-out loss increase (nats/token)", fontsize=10)
-    ax.set_title("measured candidates (removed layers; ★ chosen: least worse-language "
+    ax.set_title("measured candidates (removed layers; * chosen: least worse-language "
                  "increase)", fontsize=11)
     ax.legend(title="held-out language", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
