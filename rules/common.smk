@@ -8,13 +8,14 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import looks_local, resolve, validate_config
+from secateurs.config import coerce_overrides, looks_local, resolve, validate_config
 from secateurs.settings import result_settings
-from secateurs.workflow import export_package_path
+from secateurs.workflow import export_package_path, package_code_digest
 
 export_package_path(workflow.basedir)
 
 BASEDIR = Path(workflow.basedir)
+coerce_overrides(config)
 validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
 validate(config, "../secateurs/schema.yaml")
 
@@ -24,6 +25,16 @@ MODELS = ["base", "pruned", "healed", "chat"]
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+
+
+def track_package_code():
+    """Give every script rule a `code` param: the digest of the secateurs modules its
+    script imports (secateurs.workflow.package_code_digest), so changing a stage's logic
+    reruns that stage and its dependents, and a change elsewhere reruns nothing."""
+    for each in workflow.rules:
+        if each.script:
+            script = Path(each.basedir.get_path_or_uri(secret_free=True)) / each.script
+            each.set_params(code=package_code_digest(script, BASEDIR))
 
 
 def is_demo():
@@ -37,12 +48,12 @@ def local_path(path):
 
 def local_inputs(*sources):
     """The sources that are files here (hub ids are not inputs Snakemake can track)."""
-    return [local_path(s) for s in sources if looks_local(s)]
+    return [local_path(s) for s in sources if looks_local(s, BASEDIR)]
 
 
 def base_model_dir():
     source = config["base_model"]["source"]
-    if source != "demo" and looks_local(source):
+    if source != "demo" and looks_local(source, BASEDIR):
         return local_path(source)
     return "results/models/base"
 

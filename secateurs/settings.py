@@ -43,6 +43,11 @@ def _resolve(node: dict) -> dict:
     return merged
 
 
+def resolved(node: dict) -> dict:
+    """A schema node with its `$ref` merged in (section-level facets win)."""
+    return _resolve(node)
+
+
 def section(name: str) -> dict:
     """The resolved schema node of a config section, e.g. section("prune.score")."""
     node = schema()
@@ -56,18 +61,7 @@ def section(name: str) -> dict:
 
 def defaults(name: str) -> dict:
     """Every default of a section, nested objects included (their own defaults filled)."""
-    return _defaults_of(section(name))
-
-
-def _defaults_of(node: dict) -> dict:
-    out = {}
-    for key, sub in node.get("properties", {}).items():
-        sub = _resolve(sub)
-        if sub.get("type") == "object" and "properties" in sub and "default" in sub:
-            out[key] = {**_defaults_of(sub), **copy.deepcopy(sub["default"])}
-        elif "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-    return out
+    return complete(name, {})
 
 
 def complete(name: str, config: dict | None) -> dict:
@@ -75,17 +69,29 @@ def complete(name: str, config: dict | None) -> dict:
 
     The workflow hands rules a config Snakemake already completed; this does the same for
     a library call or the command line, so both run with identical settings."""
-    return _merge(defaults(name), config or {})
+    return fill(section(name), config or {})
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+def fill(node: dict, value: Any) -> Any:
+    """A copy of `value` with every missing default of schema `node` set, as Snakemake's
+    validate(set_default=True) does: a missing key takes its default, and objects (given
+    or defaulted) are filled in turn."""
+    node = _resolve(node)
+    value = copy.deepcopy(value)
+    if not isinstance(value, dict):
+        return value
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub)
+        if key not in value and "default" in sub:
+            value[key] = copy.deepcopy(sub["default"])
+        if key in value:
+            value[key] = fill(sub, value[key])
+    return value
+
+
+def complete_config(config: dict) -> dict:
+    """A whole workflow config with every default filled (a copy)."""
+    return fill(schema(), config)
 
 
 # Training settings that change how a run is watched or checkpointed, never what it
