@@ -50,11 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protect-last", type=int, default=0)
     p.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET",
                    help="measured/greedy: held-out file per language (its tail is measured)")
-    p.add_argument("--measure-docs", type=int, default=32)
-    p.add_argument("--measure-seq-len", type=int, default=512)
-    p.add_argument("--measure-batch-size", type=int, default=4)
+    p.add_argument("--measure-docs", type=int), p.add_argument("--measure-seq-len", type=int)
+    p.add_argument("--measure-batch-size", type=int)
     p.add_argument("--language-weights", type=json.loads, help='JSON, e.g. {"en": 2, "zh": 1}')
-    p.add_argument("--dtype", default="float32"), p.add_argument("--device", default="auto")
+    p.add_argument("--dtype"), p.add_argument("--device")  # unset: prune.plan.measure's
     p.add_argument("--figure", help="write the pruning figure (PNG) here")
 
     p = _add(sub, "slice", "write the kept layers as a new model directory")
@@ -90,10 +89,11 @@ def run(args: argparse.Namespace) -> None:
                      calibration=args.calibration, protect_first=args.protect_first,
                      protect_last=args.protect_last, out_png=args.figure,
                      heldout=dict(item.split("=", 1) for item in args.heldout) or None,
-                     measure={"docs": args.measure_docs, "seq_len": args.measure_seq_len,
-                              "batch_size": args.measure_batch_size,
-                              "language_weights": args.language_weights, "dtype": args.dtype,
-                              "device": args.device})
+                     measure={k: v for k, v in {
+                         "docs": args.measure_docs, "seq_len": args.measure_seq_len,
+                         "batch_size": args.measure_batch_size,
+                         "language_weights": args.language_weights, "dtype": args.dtype,
+                         "device": args.device}.items() if v is not None})
     elif args.stage == "slice":
         from secateurs.io import read_json
         from secateurs.prune.slicing import slice_model

@@ -353,10 +353,12 @@ def _measured(strategy, scores, counts, n_layers, n_remove, target_params, prote
     """The cut of `measured` or `greedy`, and the plan fields that explain it."""
     from secateurs.prune import measure as measuring
     from secateurs.prune.scoring import load_model
+    from secateurs.settings import complete
 
-    if not heldout or not measure:
+    if not heldout:
         raise PlanError(f"strategy {strategy} measures held-out loss: give heldout "
-                        "({lang: parquet}) and measure settings (prune.plan.measure)")
+                        "({lang: parquet}, the mix's heldout_<lang>.parquet files)")
+    measure = complete("prune.plan.measure", measure)
     n_remove = _size(n_remove, target_params, n_layers)
     removable = candidate_layers(n_layers, protect_first, protect_last)
     model, tokenizer = load_model(model_dir, dtype=measure["dtype"], device=measure["device"],
