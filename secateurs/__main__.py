@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "convert", "OpenCC conversion and quality filters of extracted articles")
     p.add_argument("out_parquet"), p.add_argument("stats_json")
-    p.add_argument("inputs", nargs="+"), p.add_argument("--profile", default="t2s")
+    p.add_argument("inputs", nargs="+"), p.add_argument("--profile", help="OpenCC, e.g. t2s")
+    p.add_argument("--language", required=True, help="expected script from it: zh Han, es Latin")
+    p.add_argument("--min-chars", type=int, default=200)
+    p.add_argument("--min-script-share", type=float, default=0.3)
 
     p = _add(sub, "score", "Block Influence and angular distance of every decoder layer")
     p.add_argument("model_dir"), p.add_argument("calibration_parquet")
@@ -60,11 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir"), p.add_argument("plan_json"), p.add_argument("out_dir")
     p.add_argument("--max-shard-size", default="2GB")
 
-    p = _add(sub, "evaluate", "held-out perplexity and sample generations of a model")
+    p = _add(sub, "evaluate", "held-out perplexity, bits per byte, lm-eval tasks and samples of a model")
     p.add_argument("model_dir"), p.add_argument("out_json")
-    p.add_argument("--heldout", action="append", required=True, metavar="LANG=PARQUET")
+    p.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET")
     p.add_argument("--seq-len", type=int, default=1024), p.add_argument("--prompt", action="append", default=[])
+    p.add_argument("--task", action="append", default=[], type=_task, metavar="NAME[:FEWSHOT[:LIMIT]]",
+                   help="an lm-eval task, e.g. hellaswag:0:200 (repeatable)")
+    p.add_argument("--benchmarks-dir", help="local benchmark files (evaluate.benchmarks_dir)")
+    p.add_argument("--allow-download", action="store_true", help="let lm-eval use the hub")
+    p.add_argument("--device", default="auto"), p.add_argument("--dtype", default="float32")
     return parser
+
+
+def _task(text: str) -> dict:
+    """`hellaswag:0:200` -> {"name": "hellaswag", "num_fewshot": 0, "limit": 200}."""
+    name, fewshot, limit = (text.split(":") + ["0", ""])[:3]
+    return {"name": name, "num_fewshot": int(fewshot or 0), "limit": int(limit) if limit else None}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -74,7 +88,14 @@ def run(args: argparse.Namespace) -> None:
                      threads=args.threads)
     elif args.stage == "convert":
         from secateurs.data.convert import convert_articles
-        convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile)
+        from secateurs.data.writing import SCRIPTS, expected_scripts
+        scripts = expected_scripts(args.language, {})
+        if scripts is None:
+            raise ValueError(f"--language {args.language}: its script is unknown; use a code "
+                             f"of secateurs.data.writing.LANGUAGE_SCRIPTS (scripts: {SCRIPTS})")
+        convert_articles(args.inputs, args.out_parquet, args.stats_json, profile=args.profile,
+                         min_chars=args.min_chars, min_script_share=args.min_script_share,
+                         scripts=scripts, dedup=True)
     elif args.stage == "score":
         from secateurs.prune.scoring import score_layers
         score_layers(args.model_dir, args.calibration_parquet, args.out_json, args.out_csv,
@@ -104,7 +125,8 @@ def run(args: argparse.Namespace) -> None:
         from secateurs.evaluate.heldout import evaluate_model
         heldout = dict(item.split("=", 1) for item in args.heldout)
         evaluate_model(args.model_dir, heldout, args.out_json, seq_len=args.seq_len,
-                       prompts=args.prompt)
+                       prompts=args.prompt, tasks=args.task, benchmarks_dir=args.benchmarks_dir,
+                       allow_download=args.allow_download, device=args.device, dtype=args.dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

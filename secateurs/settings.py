@@ -75,9 +75,11 @@ def complete(name: str, config: dict | None) -> dict:
 def fill(node: dict, value: Any) -> Any:
     """A copy of `value` with every missing default of schema `node` set, as Snakemake's
     validate(set_default=True) does: a missing key takes its default, and objects (given
-    or defaulted) are filled in turn."""
+    or defaulted) are filled in turn, the items of an array too (chat.data's)."""
     node = _resolve(node)
     value = copy.deepcopy(value)
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [fill(node["items"], item) for item in value]  # e.g. evaluate.tasks entries
     if not isinstance(value, dict):
         return value
     for key, sub in node.get("properties", {}).items():

@@ -26,7 +26,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
@@ -174,6 +173,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                                            preemption=cfg["checkpoint_on_sigterm"])
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    T.apply_tokenizer_overrides(tokenizer, cfg)
     staging = Path(checkpoint_dir) / "final-staging"
     if T.is_finished_checkpoint(resume):
         # ---- already finished (killed after the last checkpoint): publish it as is
@@ -181,7 +181,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         tokens_seen, train_loss, steps = int(state.get("num_input_tokens_seen", 0)), None, state["global_step"]
         if T.is_main_process():
             T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir)
+                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg))
     else:
         trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
                                 teacher_dir if distill else None)
@@ -189,7 +189,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         result = trainer.train(resume_from_checkpoint=resume)
         T.check_finished(trainer)
         # ---- save
-        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging)
+        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
+                       config_overrides=T.config_overrides(cfg))
         tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
         steps = trainer.state.global_step
     summary = {
