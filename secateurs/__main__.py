@@ -132,8 +132,19 @@ def _score(args, s):
 
 def _plan(args, s):
     from secateurs.prune.plan import plan_pruning
+    from secateurs.prune.stage import heldout_files, model_name
 
-    return plan_pruning(args.scores_json, args.model_dir, args.out_json, args.out_yaml, **s)
+    heldout = heldout_files(args.mix) if args.mix else None
+    return plan_pruning(args.scores_json, args.model_dir, args.out_json, args.out_yaml,
+                        out_png=args.figure, heldout=heldout, model_name=model_name(args.model_dir),
+                        **s, **_access_of(args))
+
+
+def _plan_options(parser):
+    parser.add_argument("--mix", help="mix's output: measured and greedy measure the tail of "
+                        "its held-out files")
+    parser.add_argument("--figure", help="write the pruning figure (PNG) here")
+    _access(parser)
 
 
 def _slice(args, s):
@@ -235,7 +246,8 @@ STAGES = [
           "prune.score", (("model_dir", ""), ("mix_dir", "mix's output (calibration text)"),
                           ("out_json", ""), ("out_csv", ""), ("out_png", "")), _score, _access),
     Stage("plan", "a pruning plan from layer scores (JSON + mergekit YAML)", "prune.plan",
-          (("scores_json", ""), ("model_dir", ""), ("out_json", ""), ("out_yaml", "")), _plan),
+          (("scores_json", ""), ("model_dir", ""), ("out_json", ""), ("out_yaml", "")), _plan,
+          _plan_options),
     Stage("slice", "write the kept layers as a new model directory", "prune.slice",
           (("model_dir", ""), ("plan_json", ""), ("out_dir", "")), _slice, _access),
     Stage("heal", "continued pretraining of a pruned model (full, LoRA, QLoRA; distillation)",

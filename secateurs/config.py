@@ -96,6 +96,7 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     """Checks across keys, run once the shapes are right; returns the problems found."""
     problems = _check_inputs(config, basedir)
     problems += _check_plan(config, basedir)
+    problems += _check_strategy(config, basedir)
     problems += _check_training_gpus(config)
     problems += _check_tasks(config, basedir)
     problems += check_stages(config)
@@ -295,6 +296,71 @@ def _check_slices(slices: list, layers: int) -> list[str]:
                     f"{b0}..{min(a1, b1) - 1} would be kept twice. Fix: make the ranges disjoint "
                     "(mergekit allows repeats; secateurs prunes, so it does not)."]
     return []
+
+
+STRATEGY_METRICS = {"block": ("last_token", "all_tokens"), "ppl": ("layer", "block")}
+
+
+def _check_strategy(config: dict, basedir: Path) -> list[str]:
+    """What each pruning strategy needs, so none fails after scoring: its metric, the block
+    size the scores cover, the calibration set, and a held-out slice kept apart from the
+    evaluation's."""
+    from secateurs.settings import complete
+
+    prune = config["prune"]
+    if not prune["enabled"]:
+        return []
+    plan = complete("prune.plan", prune["plan"])
+    score = complete("prune.score", prune.get("score"))
+    strategy, metric, problems = plan["strategy"], plan["metric"], []
+    if metric is not None and metric not in STRATEGY_METRICS.get(strategy, ()):
+        allowed = STRATEGY_METRICS.get(strategy)
+        problems.append(f"config key `prune.plan.metric` = {metric!r} does not apply to strategy "
+                        f"{strategy}. Fix: " + (f"use one of {list(allowed)}" if allowed else
+                                                "remove it (null)") + ".")
+    n_remove, max_block = plan["n_remove"], score["max_block"]
+    if (strategy == "block" or (strategy == "ppl" and metric == "block")) and n_remove is None:
+        problems.append(f"config key `prune.plan.n_remove` is unset but strategy {strategy} "
+                        f"removes one contiguous block. Fix: set n_remove.")
+    if strategy == "block" and n_remove and max_block is not None and n_remove > max_block:
+        problems.append(f"config key `prune.score.max_block` = {max_block} but "
+                        f"`prune.plan.n_remove` = {n_remove}: scoring would not measure blocks "
+                        f"of {n_remove} layers. Fix: set max_block >= {n_remove} (or null).")
+    languages = sorted({source["language"] for source in config["data"]["sources"].values()})
+    if plan["calibration"] not in ["all", *languages]:
+        problems.append(f"config key `prune.plan.calibration` = {plan['calibration']!r} is not a "
+                        f"calibration set. Fix: use all or one of {languages}.")
+    if strategy in ("measured", "greedy"):
+        problems += _check_measure(config, plan["measure"], languages)
+    return problems
+
+
+def _check_measure(config: dict, measure: dict, languages: list[str]) -> list[str]:
+    """The held-out slice of measured/greedy: inside the held-out files, apart from the
+    documents evaluation reads (it reads the head, the slice is the tail)."""
+    from secateurs.settings import complete
+
+    problems = []
+    heldout = complete("data.mix", config["data"]["mix"])["heldout_docs"]
+    docs = measure["docs"]
+    if docs >= heldout:
+        problems.append(f"config key `prune.plan.measure.docs` = {docs} but `data.mix."
+                        f"heldout_docs` = {heldout}: the plan would be measured on every "
+                        "held-out document the evaluation reads. Fix: lower measure.docs or "
+                        "raise heldout_docs.")
+    else:
+        max_docs = complete("evaluate", config.get("evaluate"))["max_docs"]
+        if max_docs is None or max_docs > heldout - docs:
+            problems.append(f"config key `evaluate.max_docs` = {max_docs}: with strategy "
+                            f"measured/greedy the last {docs} held-out documents per language "
+                            "(prune.plan.measure.docs) choose the plan, so evaluating them too "
+                            f"would flatter it. Fix: set evaluate.max_docs: {heldout - docs} "
+                            "(data.mix.heldout_docs - prune.plan.measure.docs).")
+    weights = measure["language_weights"]
+    if weights is not None and sorted(weights) != languages:
+        problems.append(f"config key `prune.plan.measure.language_weights` has languages "
+                        f"{sorted(weights)}. Fix: give one weight for each of {languages}.")
+    return problems
 
 
 # ----------------------------------------------------------------------------- stages

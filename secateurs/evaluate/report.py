@@ -34,7 +34,7 @@ from secateurs.io import atomic_output, read_json, write_json
 log = logging.getLogger(__name__)
 
 LANG_ORDER = ("en", "zh")
-OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png")
+OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png", "pruning.png")
 
 
 class ReportError(ValueError):
@@ -472,6 +472,11 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
     params_vs_perplexity_plot(rows, langs, out / "params_vs_perplexity.png")
     if plan:
         sections += ["## Pruning plan", "", plan_section(plan), ""]
+        from secateurs.prune.table import candidate_table  # measured candidates, greedy steps
+        sections += [candidate_table(plan), ""] if candidate_table(plan) else []
+        if plan.get("figure") and Path(plan["figure"]).is_file():
+            shutil.copyfile(plan["figure"], out / "pruning.png")
+            sections += ["![pruning plan](pruning.png)", ""]
     if scores_png and Path(scores_png).is_file():
         with atomic_output(out / "layer_scores.png") as tmp:
             shutil.copyfile(scores_png, tmp)
