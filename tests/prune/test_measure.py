@@ -198,10 +198,10 @@ def test_cli_plan_measured(tiny_llama_dir, mix, scores_json, tmp_path):
     out = tmp_path / "plan.json"
     args = [sys.executable, "-m", "secateurs", "plan", str(scores_json), str(tiny_llama_dir),
             str(out), str(tmp_path / "plan.yml"), "--strategy", "measured", "--n-remove", "2",
-            "--heldout", f"en={mix / 'heldout_en.parquet'}",
-            "--heldout", f"zh={mix / 'heldout_zh.parquet'}", "--measure-docs", "2",
-            "--measure-seq-len", "32", "--device", "cpu", "--figure", str(tmp_path / "p.png")]
-    subprocess.run(args, check=True, capture_output=True, timeout=300)
+            "--mix", str(mix), "--measure.docs", "2", "--measure.seq-len", "32",
+            "--measure.device", "cpu", "--figure", str(tmp_path / "p.png")]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     plan = json.loads(out.read_text())
     assert plan["strategy"] == "measured" and len(plan["remove"]) == 2
     assert plan["selection"]["heldout"]["zh"]["docs"] == 2
