@@ -210,8 +210,10 @@ def report_inputs():
         inputs.update(plan="results/prune/plan.json", heatmap="results/prune/heatmap.png")
     if stage_enabled(config, "heal"):
         inputs["heal_log"] = "results/train_logs/heal.csv"
+        inputs["heal_summary"] = "results/train_logs/heal.json"
     if stage_enabled(config, "chat"):
         inputs["chat_log"] = "results/train_logs/chat.csv"
+        inputs["chat_summary"] = "results/train_logs/chat.json"
     return inputs
 
 

@@ -197,14 +197,16 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         "method": cfg["method"], "distill": distill, "steps": steps,
         "max_steps": max_steps, "tokens_seen": tokens_seen,
         "tokens_per_step": per_step, "seq_len": seq_len, "epochs": round(epochs, 4),
-        "train_loss": train_loss,
+        "train_loss": T.loss_over_all_steps(csv_cb.rows, steps, T.checkpoint_step(resume),
+                                            train_loss),
+        "run_loss": train_loss,
         "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
         "resumed_from_step": T.checkpoint_step(resume), "seconds": round(time.perf_counter() - started, 2),
         "tensorboard_dir": (str(Path(checkpoint_dir) / T.TENSORBOARD_DIR)
                             if T.tensorboard_available() else None),
     }
     if T.is_main_process():
-        csv_cb.publish(log_csv)
+        csv_cb.publish(log_csv, summary)
         write_json(summary, Path(checkpoint_dir) / "summary.json")
     T.remove_checkpoints(checkpoint_dir, cfg)
     log.info("healed %s -> %s: %d steps, %d tokens", model_dir, out_dir, steps, tokens_seen)

@@ -410,9 +410,43 @@ class CsvLogCallback(TrainerCallback):
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, LOG_COLUMNS).writerow(row)
 
-    def publish(self, out_csv: str | os.PathLike) -> None:
+    def publish(self, out_csv: str | os.PathLike, summary: dict | None = None) -> None:
+        """Copy the log to `out_csv`; `summary` (what ran) goes beside it as
+        `summary_path(out_csv)`, which the report reads instead of the last logged row."""
         with atomic_output(out_csv) as tmp:
             shutil.copyfile(self.path, tmp)
+        if summary is not None:
+            write_json(summary, summary_path(out_csv))
+
+
+def summary_path(log_csv: str | os.PathLike) -> Path:
+    """Where a stage's run summary sits: beside its CSV log (heal.csv -> heal.json)."""
+    return Path(log_csv).with_suffix(".json")
+
+
+def loss_over_all_steps(rows: list[dict], final_step: int, resumed_step: int = 0,
+                        run_loss: float | None = None) -> float | None:
+    """Mean training loss over every step 1..final_step, across a resume.
+
+    Each logged `loss` is the mean over the steps since the previous logged row, so the
+    rows up to the resumed step give the steps before the resume exactly; `run_loss`
+    (Trainer's `training_loss`) covers the steps this process ran. Without it (a finished
+    checkpoint published as is) the logged rows are all there is.
+    """
+    if not final_step:
+        return None
+    def weighted(upto):
+        total, prev = 0.0, 0
+        for r in rows:
+            if r["step"] > upto:
+                break
+            total, prev = total + r["loss"] * (r["step"] - prev), r["step"]
+        return total, prev
+    if run_loss is None:
+        total, last = weighted(final_step)
+        return total / last if last else None
+    before, _ = weighted(resumed_step)
+    return (before + run_loss * (final_step - resumed_step)) / final_step
 
 
 def _read_csv(path: Path) -> list[dict]:
