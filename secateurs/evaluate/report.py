@@ -291,13 +291,23 @@ def samples_section(models: Sequence[dict]) -> str:
     for m in models:
         for s in m.get("samples", []):
             prompts.setdefault((s["prompt"], s.get("chat", False)), []).append(
-                (m["model"], s["completion"]))
+                (m["model"], s))
     parts = []
     for (prompt, chat), answers in prompts.items():
         parts.append(f"### {'chat' if chat else 'continue'}: {_inline(prompt)}\n")
-        parts += [f"- **{name}**: {_inline(text) or '(empty)'}" for name, text in answers]
+        parts += [f"- **{name}**: {_inline(s['completion']) or _empty(s)}"
+                  for name, s in answers]
         parts.append("")
     return "\n".join(parts).rstrip()
+
+
+def _empty(sample: dict) -> str:
+    """An empty answer, with why: the end token came first, or only whitespace came."""
+    if sample.get("new_tokens") == 1 and sample.get("stop") == "end":
+        return "(empty: the model stopped at once, its first token was the end token)"
+    if sample.get("new_tokens"):
+        return f"(empty: {sample['new_tokens']} tokens of whitespace or special tokens)"
+    return "(empty)"
 
 
 def _inline(text: str) -> str:

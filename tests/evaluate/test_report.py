@@ -214,3 +214,12 @@ def test_params_plot_only_when_parameters_differ(run, tmp_path):
     assert "params_vs_perplexity.png" not in (out / "summary.md").read_text(encoding="utf-8")
     write_report(run["metrics"], out)
     assert (out / "params_vs_perplexity.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_an_empty_answer_says_why():
+    from secateurs.evaluate.report import samples_section
+
+    models = [{"model": "pruned", "samples": [
+        {"prompt": "Hi?", "chat": True, "completion": "", "new_tokens": 1, "stop": "end"}]}]
+    assert ("- **pruned**: (empty: the model stopped at once, its first token was the end "
+            "token)") in samples_section(models)
