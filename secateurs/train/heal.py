@@ -170,7 +170,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"])
+                                           preemption=cfg["checkpoint_on_sigterm"],
+                                           label="heal")
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     T.apply_tokenizer_overrides(tokenizer, cfg)

@@ -153,7 +153,8 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"])
+                                           preemption=cfg["checkpoint_on_sigterm"],
+                                           label="chat")
     trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=checkpoint_dir,
                                            config=cfg, callbacks=callbacks)
     staging = Path(checkpoint_dir) / "final-staging"

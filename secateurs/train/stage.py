@@ -34,6 +34,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
+from secateurs.workflow import progress
 
 log = logging.getLogger(__name__)
 
@@ -532,12 +533,64 @@ class PreemptionCallback(TrainerCallback):
 
 
 def logging_callbacks(checkpoint_dir: str | os.PathLike, resumed_step: int,
-                      preemption: bool = True) -> tuple[CsvLogCallback, list]:
-    """The CSV log (returned separately, to publish), TensorBoard, and SIGTERM handling."""
+                      preemption: bool = True, label: str = "train") -> tuple[CsvLogCallback, list]:
+    """The CSV log (returned separately, to publish), TensorBoard, terminal progress
+    lines (named `label`) and SIGTERM handling."""
     csv_cb = CsvLogCallback(Path(checkpoint_dir) / CSV_NAME, resumed_step=resumed_step)
     tb = tensorboard_callback(checkpoint_dir)
     extra = [PreemptionCallback()] if preemption else []
-    return csv_cb, [csv_cb] + ([tb] if tb is not None else []) + extra
+    return csv_cb, [csv_cb, ProgressCallback(label)] + ([tb] if tb is not None else []) + extra
+
+
+class ProgressCallback(TrainerCallback):
+    """A short line to the terminal every PROGRESS_SECONDS or 10% of the steps: step,
+    tokens, last logged loss and the time left (the rule's log keeps everything else)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._start: float | None = None
+        self._start_step = 0
+        self._last_time = 0.0
+        self._last_tenth = -1
+        self._loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = self._last_time = time.perf_counter()
+        self._start_step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self._loss = float(logs["loss"])
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not state.max_steps:
+            return
+        now = time.perf_counter()
+        tenth = state.global_step * 10 // state.max_steps
+        if (now - self._last_time < PROGRESS_SECONDS and tenth == self._last_tenth
+                and state.global_step < state.max_steps):
+            return
+        self._last_time, self._last_tenth = now, tenth
+        progress(progress_line(self.label, state.global_step, state.max_steps,
+                               state.num_input_tokens_seen, self._loss,
+                               now - (self._start or now), state.global_step - self._start_step))
+
+
+PROGRESS_SECONDS = 10.0
+
+
+def progress_line(label: str, step: int, max_steps: int, tokens: int | None,
+                  loss: float | None, elapsed: float, steps_done: int) -> str:
+    """'heal: step 30/59 (51%), 61,440 tokens, loss 3.214, ETA 1m05s'."""
+    parts = [f"{label}: step {step}/{max_steps} ({step / max_steps:.0%})"]
+    if tokens:
+        parts.append(f"{int(tokens):,} tokens")
+    if loss is not None:
+        parts.append(f"loss {loss:.3f}")
+    if steps_done > 0 and step < max_steps:
+        left = elapsed / steps_done * (max_steps - step)
+        parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- launching
