@@ -492,26 +492,43 @@ def rst_table(header: Sequence[str], rows: Sequence[Sequence], title: str = "") 
     return "\n".join(lines)
 
 
-def _md_table_rows(table: str) -> tuple[list[str], list[list[str]]]:
-    """Header and body of a markdown table written by `markdown_table` (one source of
-    the numbers for summary.md and the report page)."""
-    lines = [l for l in table.splitlines() if l.startswith("|")]
-    split = [[c.strip().replace("\\|", "|") for c in l.strip()[1:-1].split(" | ")]
-             for l in lines]
-    return split[0], split[2:]
-
-
 def quality_table_rst(rows: Sequence[dict], langs: Sequence[str]) -> str:
-    """The headline table: bits per byte per language, its change, and the kept share of
-    the base's parameters."""
-    header, body = _md_table_rows(summary_table(rows, langs))
-    kept = ["-" if r["parameters_vs_base"] is None else f"{r['parameters_vs_base']:.1%}"
-            for r in rows]
-    at = header.index("parameters") + 1
-    header.insert(at, "kept of base params")
-    for cells, share in zip(body, kept):
-        cells.insert(at, share)
-    return rst_table(header, body, "Quality: bits per byte (lower is better) and parameters")
+    """The headline table, narrow enough for the report's first page: parameters with the
+    share of the base's kept, bits per byte per language with its change vs the base.
+    (Perplexity and the wide tables are in summary.md.)"""
+    header = ["model", "layers", "parameters (kept)",
+              *[f"bits/byte {l} (change)" for l in langs]]
+    body = []
+    for r in rows:
+        kept = "" if r["parameters_vs_base"] is None else f" ({r['parameters_vs_base']:.1%})"
+        body.append([r["model"], "-" if r["layers"] is None else r["layers"],
+                     human_count(r["parameters"]) + kept,
+                     *[_bpb(r["bits_per_byte"][l]) + (
+                         "" if r is rows[0] or r["bpb_change_vs_base"][l] is None
+                         else f" ({_pct(r['bpb_change_vs_base'][l])})") for l in langs]])
+    return rst_table(header, body, "Quality: bits per byte, lower is better")
+
+
+def benchmark_table_rst(benchmarks: Sequence[dict]) -> str:
+    """One row per model, one column per task: acc ± standard error (share of the base's
+    acc kept); narrow where benchmark_table (summary.md) is long."""
+    tasks = list(dict.fromkeys(b["task"] for b in benchmarks))
+    models = list(dict.fromkeys(b["model"] for b in benchmarks))
+    cell = {(b["task"], b["model"]): b for b in benchmarks}
+    body = []
+    for model in models:
+        row = [model]
+        for task in tasks:
+            b = cell.get((task, model))
+            if b is None or b["acc"] is None:
+                row.append("-")
+                continue
+            err = "" if b["acc_stderr"] is None else f" ± {b['acc_stderr'] * 100:.1f}"
+            kept = "" if b["kept"]["acc"] is None else f" ({b['kept']['acc']:.0%})"
+            row.append(f"{b['acc'] * 100:.1f}{err}%{kept}")
+        body.append(row)
+    return rst_table(["model", *tasks], body,
+                     "Benchmarks: acc ± standard error (kept of base)")
 
 
 def lineage_lines(rows: Sequence[dict], title: str, plan: dict | None,
@@ -557,9 +574,8 @@ def report_rst(rows: Sequence[dict], langs: Sequence[str], *, title: str,
              *lineage_lines(rows, title, plan, training or {}, settings), "",
              quality_table_rst(rows, langs), ""]
     if benchmarks:
-        header, body = _md_table_rows(benchmark_table(benchmarks))
-        parts += ["Benchmarks", "-" * 10, "", rst_table(header, body, "lm-evaluation-harness"
-                                                        " (acc ± standard error)"), ""]
+        parts += ["Benchmarks (lm-evaluation-harness)", "-" * 34, "",
+                  benchmark_table_rst(benchmarks), ""]
     if plan:
         parts += ["Pruning plan", "-" * 12, "",
                   *[rst_escape(l) for l in plan_section(plan).splitlines()], ""]

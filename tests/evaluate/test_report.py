@@ -202,9 +202,9 @@ def test_landing_page_tells_the_story_in_rst(run, tmp_path):
     assert "Qwen/Qwen3-8B: base → pruned → healed → chat" in html
     assert "removed</p>" not in html and "16, 17, 18" in html
     assert "learning_rate 0.001" in html and "10 steps" in html
-    assert "<th" in html and "kept of base params" in html and "56.8%" in html
-    assert "1.330" in html and "en +77.4%, zh +81.1%" in html  # bits per byte, its change
-    assert "30.0% ± 4.0%" in html  # the benchmark table
+    assert "<th" in html and "parameters (kept)" in html and "3.44B (56.8%)" in html
+    assert "1.330 (+77.4%)" in html and "3.246 (+81.1%)" in html  # bits per byte, change
+    assert "30.0 ± 4.0% (75%)" in html  # the benchmark table: acc, stderr, kept of base
 
 
 def test_params_plot_only_when_parameters_differ(run, tmp_path):

@@ -89,7 +89,7 @@ def test_first_page_tells_the_story(demo_run, shown_page):
     and the benchmark table (issue 14)."""
     summary = json.loads((demo_run / "results/report/summary.json").read_text())
     assert "demo base model: base → pruned → healed → chat" in shown_page
-    assert "<table" in shown_page and "kept of base params" in shown_page
+    assert "<table" in shown_page and "parameters (kept)" in shown_page
     for row in summary["models"]:
         assert f"{row['bits_per_byte']['en']:.3f}" in shown_page, row["model"]
     assert "demo_world_zh" in shown_page  # the benchmark table
