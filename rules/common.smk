@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import looks_local, resolve, validate_config
+from secateurs.config import is_gguf, looks_local, resolve, validate_config
 from secateurs.workflow import export_package_path
 
 export_package_path(workflow.basedir)
@@ -41,7 +41,7 @@ def local_inputs(*sources):
 
 def base_model_dir():
     source = config["base_model"]["source"]
-    if source != "demo" and looks_local(source):
+    if source != "demo" and looks_local(source) and not is_gguf(source):
         return local_path(source)
     return "results/models/base"
 

@@ -8,9 +8,11 @@ rule heal:
         model="results/models/pruned",
         packed="results/data/packed",
         teacher=distill_teacher,
+        mix="results/data/mix",  # held-out files for the recovery curve
     output:
         model=directory("results/models/healed"),
         train_log="results/train_logs/heal.csv",
+        recovery="results/train_logs/heal_recovery.csv",
     params:
         training=training_settings("heal"),
         checkpoints="results/checkpoints/heal",

@@ -27,7 +27,8 @@ SECTIONS = {"heal": "heal", "chat-sft": "chat"}
 
 def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.PathLike,
                 log_csv: str, config: dict, packed: str | None = None, data: str | None = None,
-                teacher: str | None = None) -> dict | None:
+                teacher: str | None = None, heldout: dict | None = None,
+                recovery_csv: str | None = None) -> dict | None:
     """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
     `config["num_nodes"]` nodes."""
     processes = int(config.get("num_processes") or 1)
@@ -35,7 +36,7 @@ def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.Pa
     if processes <= 1 and nodes <= 1:
         return _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
                            log_csv=log_csv, config=config, packed=packed, data=data,
-                           teacher=teacher)
+                           teacher=teacher, heldout=heldout, recovery_csv=recovery_csv)
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     config_file = checkpoint_dir / f"{stage}-config.json"
@@ -44,6 +45,8 @@ def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.Pa
             "--log-csv", log_csv, "--config", str(config_file)]
     args += ["--packed", packed] if packed else ["--data", data]
     args += ["--teacher", teacher] if teacher else []
+    args += [f"--heldout={lang}={path}" for lang, path in (heldout or {}).items()]
+    args += ["--recovery-csv", recovery_csv] if recovery_csv else []
     command = launch_command(processes, args, **multi_node(SECTIONS[stage], nodes))
     log.info("launching %d x %d processes: %s", nodes, processes, " ".join(command))
     subprocess.run(command, check=True)
@@ -51,12 +54,13 @@ def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.Pa
 
 
 def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,
-                teacher) -> dict:
+                teacher, heldout, recovery_csv) -> dict:
     if stage == "heal":
         from secateurs.train.heal import heal
 
         return heal(model, packed, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv,
-                    config=config, teacher_dir=teacher)
+                    config=config, teacher_dir=teacher, heldout=heldout,
+                    recovery_csv=recovery_csv)
     from secateurs.train.sft import chat_sft
 
     return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)

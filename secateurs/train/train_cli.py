@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     heal = sub.add_parser("heal", help="continued pretraining on a packed directory")
     heal.add_argument("--packed", required=True)
     heal.add_argument("--teacher", default=None, help="unpruned model for distillation")
+    heal.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET",
+                      help="held-out text for the recovery curve (repeat per language)")
+    heal.add_argument("--recovery-csv", default=None, help="write the recovery curve here")
     chat = sub.add_parser("chat-sft", help="chat fine-tuning on prepare_chat_data's JSONL")
     chat.add_argument("--data", required=True)
     for stage in (heal, chat):
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> dict:
         from secateurs.train.heal import heal
 
         summary = heal(args.model, args.packed, args.out, checkpoint_dir=args.checkpoint_dir,
-                       log_csv=args.log_csv, config=config, teacher_dir=args.teacher)
+                       log_csv=args.log_csv, config=config, teacher_dir=args.teacher,
+                       heldout=dict(item.split("=", 1) for item in args.heldout),
+                       recovery_csv=args.recovery_csv)
     else:
         from secateurs.train.sft import chat_sft
 
