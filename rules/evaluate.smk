@@ -31,6 +31,7 @@ rule report:
         heatmap="results/prune/heatmap.png",
         heal_log="results/train_logs/heal.csv",
         chat_log="results/train_logs/chat.csv",
+        recovery="results/train_logs/heal_recovery.csv",
     output:
         summary=report("results/report/summary.md", category="Summary"),
         data="results/report/summary.json",
@@ -51,6 +52,11 @@ rule report:
             "results/report/layer_scores.png",
             caption="../config/report/heatmap.rst",
             category="Pruning",
+        ),
+        recovery=report(
+            "results/report/recovery.png",
+            caption="../config/report/recovery.rst",
+            category="Training",
         ),
     params:
         models=MODELS,
