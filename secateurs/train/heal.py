@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "gradient_checkpointing": False, "attn_implementation": "auto",
     "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": T.ALL_PROJECTIONS},
     "distill": {"enabled": False, "alpha": 0.5, "temperature": 1.0},
-    "recovery": {"milestones": 4, "max_tokens": 4096, "batch_size": 8},
+    "recovery": {"milestones": 4, "max_tokens": 512, "batch_size": 8},
 }
 
 
