@@ -38,22 +38,27 @@ COLUMNS = ["step", "tokens_seen", "language", "bits_per_byte", "nll", "tokens", 
 
 def heldout_slice(path: str | os.PathLike, tokenizer, *, max_tokens: int,
                   seq_len: int) -> dict:
-    """Windows of the first held-out documents of `path` up to `max_tokens` tokens.
+    """Windows of the first held-out documents of `path`, about `max_tokens` tokens.
 
-    Whole documents only, so the byte count is exact: a document is taken while the
-    tokens so far are below the cap (the last one may cross it).
+    A document that would cross the cap is cut, in characters, to about the tokens left
+    (and gets no separator: it did not end), so the byte count stays exact for the text
+    that is scored.
     """
     import pyarrow.parquet as pq
 
     frame = framing(tokenizer)
     windows, n_tokens, n_bytes, docs = [], 0, 0, 0
     for text in pq.read_table(path, columns=["text"]).column("text").to_pylist():
-        if n_tokens >= max_tokens:
+        left = max_tokens - n_tokens
+        if left <= 1:
             break
         if not text or not text.strip():
             continue
         ids = [frame.start, *tokenizer(text, add_special_tokens=False)["input_ids"],
                frame.separator]
+        if len(ids) - 1 > left:
+            text = text[:max(1, len(text) * (left - 1) // len(ids))]
+            ids = [frame.start, *tokenizer(text, add_special_tokens=False)["input_ids"]]
         windows += [ids[i:i + seq_len + 1] for i in range(0, len(ids) - 1, seq_len)]
         n_tokens += len(ids) - 1
         n_bytes += len(text.encode("utf-8"))

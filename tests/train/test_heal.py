@@ -177,3 +177,17 @@ def test_recovery_curve_and_published_cache(tiny_llama_dir, packed_dir, tmp_path
 
 DOCS_EN = "The river town of Alder sits where two valleys meet; its mills grind wheat and barley."
 DOCS_ZH = "长江是中国最长的河流，全长约六千三百公里。"
+
+
+def test_recovery_slice_is_capped_with_exact_bytes(tiny_tokenizer_dir, tmp_path):
+    from secateurs.train.recovery import heldout_slice
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    write_parquet([{"text": DOCS_EN * 20}, {"text": DOCS_ZH}], tmp_path / "h.parquet")
+    full = heldout_slice(tmp_path / "h.parquet", tokenizer, max_tokens=10**6, seq_len=64)
+    capped = heldout_slice(tmp_path / "h.parquet", tokenizer, max_tokens=100, seq_len=64)
+    assert full["documents"] == 2 and full["bytes"] == len((DOCS_EN * 20 + DOCS_ZH).encode())
+    assert capped["documents"] == 1 and capped["bytes"] < len((DOCS_EN * 20).encode())
+    scored = sum(len(w) - 1 for w in capped["windows"])
+    assert 50 < scored <= 110
+    assert all(len(w) <= 65 for w in capped["windows"])
