@@ -22,6 +22,10 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 
 
+# Reruns follow the package code each rule's script runs, not just the script itself.
+track_package_code()
+
+
 rule all:
     input:
         all_outputs(),

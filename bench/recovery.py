@@ -7,7 +7,7 @@ tokenizer (vocab 4096) trained on the demo's English and Chinese text, a Llama o
 demo base's width with the 5 layers the demo keeps after pruning (random weights: the
 cost of a forward pass does not depend on the values), the English text packed at
 seq_len 128, and 40 held-out documents per language. It then heals with the demo's `heal:`
-section of config/config.yaml (and the schema's `heal.recovery` defaults) and prints the
+section of config/config.yaml (and the schema's defaults, `heal.recovery` included) and prints the
 seconds spent measuring the curve against the seconds healing took, both from heal()'s
 own summary of one run, so machine load scales both alike.
 """
@@ -54,13 +54,11 @@ def main() -> None:
     from secateurs.demo.model import init_llama
     from secateurs.demo.tokenizer import train_tokenizer
     from secateurs.io import write_parquet
+    from secateurs.settings import complete
     from secateurs.train.heal import heal
 
     demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
-    recovery_schema = schema["properties"]["heal"]["properties"]["recovery"]["properties"]
-    settings = {**demo["heal"], "disable_tqdm": True,
-                "recovery": {k: v["default"] for k, v in recovery_schema.items()}}
+    settings = {**complete("heal", demo["heal"]), "disable_tqdm": True}
     if args.token_budget:
         settings["token_budget"] = args.token_budget
     english, chinese = demo_texts()

@@ -4,6 +4,14 @@ peak memory at two dump sizes, and WikiExtractor on the same dump when it is ins
     .venv/bin/python bench/wiki.py                    # generates a >= 50 MB (XML) dump
     .venv/bin/python bench/wiki.py --size-mb 200      # bigger
     .venv/bin/python bench/wiki.py --dump path/to/zhwiki-...-multistream.xml.bz2
+    .venv/bin/python bench/wiki.py --bz2-target --wikiextractor-python /tmp/wx/bin/python
+
+`--bz2-target` measures the usual download, a single-stream `.xml.bz2`, at one process:
+ours against WikiExtractor 3.1 on the same file (target >= 1.5x its pages/s), and ours on
+the `.xml.bz2` against ours on the same XML uncompressed (target: the bz2 run within 1.2x
+of the XML run's time, which needs decompression overlapped with parsing).
+`--wikiextractor-python` runs WikiExtractor from another environment (it is not a project
+dependency: `python -m venv /tmp/wx && /tmp/wx/bin/pip install wikiextractor==3.1.0`).
 
 The generated dump is a multistream bz2 with its index, laid out like dumps.wikimedia.org
 (one tag per line, 100 pages per stream), from seeded synthetic zhwiki pages (~10 k chars of
@@ -112,7 +120,9 @@ t = time.perf_counter()
 s = extract_dump({dump!r}, {out!r}, {out!r} + ".json", threads={threads}, progress=False,
                  index={index})
 dt = time.perf_counter() - t
+ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": dt, "pages": s["pages_seen"], "kept": s["pages_kept"],
+    "cpu_seconds": ru.ru_utime + ru.ru_stime,
     "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
 """
@@ -131,12 +141,12 @@ def run_ours(dump: Path, threads: int, work: Path, use_index: bool = True) -> di
     return r
 
 
-def run_wikiextractor(dump: Path, processes: int, work: Path) -> dict | None:
-    if importlib.util.find_spec("wikiextractor") is None:
+def run_wikiextractor(dump: Path, processes: int, work: Path, python: str | None = None) -> dict | None:
+    if python is None and importlib.util.find_spec("wikiextractor") is None:
         return None
-    out = work / f"wx-{processes}"
+    out = work / f"wx-{processes}-{dump.name}"
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "wikiextractor.WikiExtractor", str(dump), "--json",
+    subprocess.run([python or sys.executable, "-m", "wikiextractor.WikiExtractor", str(dump), "--json",
                     "--no-templates", "-q", "--processes", str(processes), "-b", "100M",
                     "-o", str(out)], check=True, capture_output=True)
     dt = time.perf_counter() - t
@@ -146,6 +156,77 @@ def run_wikiextractor(dump: Path, processes: int, work: Path) -> dict | None:
             "residue": sum(count_residue(t) for t in texts)}
 
 
+def single_stream_copies(dump: Path, work: Path) -> tuple[Path, Path]:
+    """The dump as one plain XML file and as one single-stream .xml.bz2 (the usual
+    download), with no multistream index beside them."""
+    from secateurs.data.wiki.dump import byte_chunks
+    import bz2
+    xml, single = work / "single.xml", work / "single.xml.bz2"
+    with open(xml, "wb") as plain, bz2.open(single, "wb") as packed:
+        for data, _ in byte_chunks(dump):
+            plain.write(data)
+            packed.write(data)
+    return xml, single
+
+
+def best_of(runs: list[dict]) -> dict:
+    """The fastest of repeated runs: on a shared machine the others measure the load."""
+    return min(runs, key=lambda r: r["seconds"])
+
+
+def decompress_seconds(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of decompressing `path` alone, in this process."""
+    import resource
+    from secateurs.data.wiki.dump import byte_chunks
+    before, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for _ in byte_chunks(path):
+        pass
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter() - t, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bz2_target(dump: Path, work: Path, python: str | None, repeat: int) -> None:
+    """One process, serial reader: .xml.bz2 vs .xml, and vs WikiExtractor on the .xml.bz2.
+    Configurations alternate, `repeat` rounds, best of each."""
+    xml, single = single_stream_copies(dump, work)
+    mb = os.path.getsize(xml) / 1e6
+    runs: dict = {"xml": [], "bz2": [], "wx_bz2": [], "wx_xml": [], "bunzip": []}
+    for _ in range(repeat):
+        runs["xml"].append(run_ours(xml, 1, work, use_index=False))
+        runs["bz2"].append(run_ours(single, 1, work, use_index=False))
+        wall, cpu = decompress_seconds(single)
+        runs["bunzip"].append({"seconds": wall, "cpu_seconds": cpu})
+        for key, path in (("wx_bz2", single), ("wx_xml", xml)):
+            wx = run_wikiextractor(path, 1, work, python)
+            if wx is not None:
+                runs[key].append(wx)
+    cpus = len(os.sched_getaffinity(0))
+    print(f"load average during the runs (1 min): {os.getloadavg()[0]:.1f}; CPUs this process may "
+          f"use: {cpus}; best of {repeat}")
+    ours_xml, ours_bz2, bunzip = best_of(runs["xml"]), best_of(runs["bz2"]), best_of(runs["bunzip"])
+    print(f"bz2 decompression alone (one thread): {bunzip['seconds']:.1f} s wall, "
+          f"{bunzip['cpu_seconds']:.1f} s CPU; the .xml run: {ours_xml['cpu_seconds']:.1f} s CPU")
+    # overlapped on a free core, the bz2 run takes the longer of its two halves
+    bound = max(bunzip["cpu_seconds"], ours_xml["cpu_seconds"]) / ours_xml["cpu_seconds"]
+    print(f"bz2/xml time with decompression fully overlapped (CPU-time bound, needs a 2nd "
+          f"free core): {bound:.2f}; CPU used by the bz2 run: {ours_bz2['cpu_seconds']:.1f} s in "
+          f"{ours_bz2['seconds']:.1f} s wall (cpu/wall {ours_bz2['cpu_seconds'] / ours_bz2['seconds']:.2f})")
+    for label, r in (("xml", ours_xml), ("xml.bz2", ours_bz2)):
+        print(f"ours  single-stream {label:8s} 1 proc: {r['pages'] / r['seconds']:7.1f} pages/s "
+              f"{mb / r['seconds']:6.2f} MB/s (XML)  {r['seconds']:.1f} s")
+    print(f"bz2 target: ours .xml.bz2 time / .xml time = "
+          f"{ours_bz2['seconds'] / ours_xml['seconds']:.2f} (target <= 1.2)")
+    for label, key, ours in (("xml.bz2", "wx_bz2", ours_bz2), ("xml", "wx_xml", ours_xml)):
+        if not runs[key]:
+            print("WikiExtractor not installed: pass --wikiextractor-python (see the docstring)")
+            return
+        wx = best_of(runs[key])
+        print(f"WikiExtractor single-stream {label:8s} 1 proc: {wx['docs'] / wx['seconds']:7.1f} "
+              f"docs/s, {wx['seconds']:.1f} s; ours/WikiExtractor pages/s on the same "
+              f".{label}: {wx['seconds'] / ours['seconds']:.2f}"
+              + (" (target >= 1.5)" if label == "xml.bz2" else ""))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dump", type=Path, help="a dump to use instead of generating one")
@@ -153,7 +234,16 @@ def main() -> None:
     ap.add_argument("--no-serial", action="store_true", help="skip the no-index (serial reader) runs")
     ap.add_argument("--procs", default="1,2", help="process counts to run, comma-separated; "
                     "efficiency is reported against the first")
+    ap.add_argument("--bz2-target", action="store_true", help="only the single-stream .xml.bz2 "
+                    "target at one process (see the docstring)")
+    ap.add_argument("--wikiextractor-python", help="python of an environment with wikiextractor==3.1.0")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the --bz2-target runs (best kept)")
     args = ap.parse_args()
+    if args.bz2_target:
+        with tempfile.TemporaryDirectory(prefix="bench-wiki-") as tmp:
+            dump = args.dump or make_dump(Path(tmp), args.size_mb)
+            bz2_target(dump, Path(tmp), args.wikiextractor_python, args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-wiki-") as tmp:
         work = Path(tmp)
         t = time.perf_counter()
@@ -184,7 +274,7 @@ def main() -> None:
                 procs[0], ", ".join(f"{s:.1f} MB: {r:.0f} MB" for s, r in zip(sizes, rss)),
                 max(rss) / min(rss)))
         for n in procs:
-            wx = run_wikiextractor(dump, n, work)
+            wx = run_wikiextractor(dump, n, work, args.wikiextractor_python)
             if wx is None:
                 print("WikiExtractor not installed: pip install wikiextractor==3.1.0 to compare")
                 break

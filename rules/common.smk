@@ -8,14 +8,16 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import is_gguf, looks_local, resolve, validate_config
-from secateurs.workflow import export_package_path
+from secateurs.config import coerce_overrides, is_gguf, looks_local, resolve, validate_config
+from secateurs.settings import result_settings
+from secateurs.workflow import export_package_path, package_code_digest
 
 export_package_path(workflow.basedir)
 
 BASEDIR = Path(workflow.basedir)
-validate_config(config, f"{BASEDIR}/config/schema.yaml", basedir=BASEDIR)
-validate(config, "../config/schema.yaml")
+coerce_overrides(config)
+validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
+validate(config, "../secateurs/schema.yaml")
 
 MODELS = ["base", "pruned", "healed", "chat"]
 
@@ -23,6 +25,16 @@ MODELS = ["base", "pruned", "healed", "chat"]
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+
+
+def track_package_code():
+    """Give every script rule a `code` param: the digest of the secateurs modules its
+    script imports (secateurs.workflow.package_code_digest), so changing a stage's logic
+    reruns that stage and its dependents, and a change elsewhere reruns nothing."""
+    for each in workflow.rules:
+        if each.script:
+            script = Path(each.basedir.get_path_or_uri(secret_free=True)) / each.script
+            each.set_params(code=package_code_digest(script, BASEDIR))
 
 
 def is_demo():
@@ -36,12 +48,12 @@ def local_path(path):
 
 def local_inputs(*sources):
     """The sources that are files here (hub ids are not inputs Snakemake can track)."""
-    return [local_path(s) for s in sources if looks_local(s)]
+    return [local_path(s) for s in sources if looks_local(s, BASEDIR)]
 
 
 def base_model_dir():
     source = config["base_model"]["source"]
-    if source != "demo" and looks_local(source) and not is_gguf(source):
+    if source != "demo" and looks_local(source, BASEDIR) and not is_gguf(source):
         return local_path(source)
     return "results/models/base"
 
@@ -72,8 +84,12 @@ def wiki_articles():
 
 
 def training_settings(section):
-    """A training config section with its DeepSpeed file resolved against the workflow."""
-    settings = dict(config[section])
+    """The settings of a training section that change its result (so only they rerun it),
+    with its DeepSpeed file resolved against the workflow."""
+    node = config
+    for part in section.split("."):
+        node = node[part]
+    settings = result_settings(node)
     if settings.get("deepspeed"):
         settings["deepspeed"] = local_path(settings["deepspeed"])
     return settings

@@ -33,7 +33,7 @@ rule demo_base_model:
         train_log="results/train_logs/demo_pretrain.csv",
     params:
         model=config["demo"]["model"],
-        training=config["demo"]["pretrain"],
+        training=training_settings("demo.pretrain"),
     threads: 2
     cache: cached_when_enabled()
     resources:

@@ -38,10 +38,11 @@ rule chat_data:
         stats="results/data/chat/stats.json",
     params:
         sources=[
-            {**item, "path": local_path(item["path"]) if looks_local(item["path"]) else item["path"]}
+            {**item, "path": local_path(item["path"]) if looks_local(item["path"], BASEDIR) else item["path"]}
             for item in config["chat"]["data"]
         ],
         max_examples=config["chat"]["max_examples"],
+        cleaning=config["chat"]["cleaning"],
     resources:
         **resources_for("chat_data"),
     log:
@@ -62,7 +63,7 @@ rule chat_sft:
         model=directory("results/models/chat"),
         train_log="results/train_logs/chat.csv",
     params:
-        training=without(training_settings("chat"), "data", "max_examples"),
+        training=without(training_settings("chat"), "data", "max_examples", "cleaning"),
         checkpoints="results/checkpoints/chat",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)

@@ -4,4 +4,5 @@ from secateurs.workflow import rule_log
 
 with rule_log(snakemake):
     prepare_chat_data(snakemake.params.sources, snakemake.output.data, snakemake.output.stats,
-                      max_examples=snakemake.params.max_examples)
+                      max_examples=snakemake.params.max_examples,
+                      cleaning=snakemake.params.cleaning)

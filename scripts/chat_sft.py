@@ -1,12 +1,12 @@
-"""Rule chat_sft: ChatML fine-tuning of the healed model, loss on assistant turns only."""
-from pathlib import Path
+"""Rule chat_sft: chat fine-tuning of the healed model, loss on assistant turns only.
 
+`params.training` holds the settings that change the result (a change reruns the rule);
+logging and checkpoint cadence come from the config itself, so changing them does not."""
 from secateurs.train.launch import train_stage
-from secateurs.workflow import rule_log, run_key
+from secateurs.workflow import rule_log
 
-training = snakemake.params.training
-inputs = [snakemake.input.model, snakemake.input.data]
 with rule_log(snakemake):
     train_stage("chat-sft", model=snakemake.input.model, data=snakemake.input.data,
-                out=snakemake.output.model, log_csv=snakemake.output.train_log, config=training,
-                checkpoint_dir=Path(snakemake.params.checkpoints) / run_key(training, *inputs))
+                out=snakemake.output.model, log_csv=snakemake.output.train_log,
+                config={**snakemake.config["chat"], **snakemake.params.training},
+                checkpoint_root=snakemake.params.checkpoints)

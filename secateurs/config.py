@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from secateurs import settings
 from secateurs.cluster import configured
 
 
@@ -30,9 +31,39 @@ def validate_config(config: dict, schema_path: str | Path, *, basedir: str | Pat
     problems = [_describe(error, schema_path) for error in
                 sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))]
     if not problems:
-        problems = check_semantics(config, Path(basedir))
+        problems = check_semantics(settings.complete_config(config), Path(basedir))
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def coerce_overrides(config: dict) -> dict:
+    """Read command-line values by their schema type, in place.
+
+    Snakemake 9 hands nested `--config` values over as strings (`--config 'chat={learning_rate:
+    1.0e-4}'` arrives as '1.0e-4'), which the schema would refuse as the wrong type. A string
+    where the schema allows no string is parsed as YAML and kept when it then fits."""
+    _coerce(config, settings.schema())
+    return config
+
+
+def _coerce(value: Any, node: dict) -> Any:
+    node = settings.resolved(node)
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        for key in list(value):
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                value[key] = _coerce(value[key], sub)
+        return value
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_coerce(item, node["items"]) for item in value]
+    types = node.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    if isinstance(value, str) and types and "string" not in types:
+        parsed = yaml.safe_load(value)
+        if jsonschema.Draft202012Validator({"type": types}).is_valid(parsed):
+            return parsed
+    return value
 
 
 def _describe(error: jsonschema.ValidationError, schema_path: str | Path) -> str:
@@ -80,7 +111,7 @@ def _check_training_gpus(config: dict) -> list[str]:
     problems = []
     for rule, section in TRAINING_RULES.items():
         gpus = configured(config, rule).get("gpu")
-        processes = int(config.get(section, {}).get("num_processes") or 1)
+        processes = int(config[section]["num_processes"])
         if isinstance(gpus, int) and gpus > processes:
             problems.append(
                 f"config key `resources.{rule}.gpu` = {gpus} but `{section}.num_processes` = "
@@ -100,14 +131,27 @@ DATA_SUFFIXES = (".parquet", ".json", ".jsonl", ".gz", ".bz2", ".xml", ".txt", "
                  ".gguf")
 
 
-def looks_local(source: str) -> bool:
+def looks_local(source: str, basedir: str | Path = ".") -> bool:
     """Whether a config source names a local path rather than a hub id (`owner/name`).
 
-    Hub ids may contain dots (`01-ai/Yi-1.5-6B`), so a suffix alone does not make a path;
-    a leading ./ ../ / ~, a data-file suffix, or a shape other than owner/name does.
+    An existing path always wins: `models/tiny` is that directory when it exists, never a
+    hub repository of the same name (which would download, and online could fetch an
+    unrelated model). Otherwise hub ids may contain dots (`01-ai/Yi-1.5-6B`), so a suffix
+    alone does not make a path; a leading ./ ../ / ~, a data-file suffix, or a shape other
+    than owner/name does (and `check_source` refuses what is neither).
     """
-    return (source.startswith(("/", "./", "../", "~")) or source.endswith(DATA_SUFFIXES)
-            or not HUB_ID.fullmatch(source))
+    return (resolve(source, Path(basedir)).exists() or source.startswith(("/", "./", "../", "~"))
+            or source.endswith(DATA_SUFFIXES) or not HUB_ID.fullmatch(source))
+
+
+def check_source(key: str, source: str, basedir: Path, what: str) -> list[str]:
+    """A source must be an existing local path or a well-formed hub id."""
+    if resolve(source, basedir).exists():
+        return []
+    if looks_local(source, basedir):
+        return [f"config key `{key}`: {source} does not exist (relative paths are taken from "
+                f"{basedir}). Fix: give an existing {what}, or a hub id of the form owner/name."]
+    return []
 
 
 def _check_inputs(config: dict, basedir: Path) -> list[str]:
@@ -119,19 +163,45 @@ def _check_inputs(config: dict, basedir: Path) -> list[str]:
     checks = [("data.cosmopedia.source", config["data"]["cosmopedia"]["source"])]
     checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"]["data"])]
     for key, source in checks:
-        if looks_local(source) and not resolve(source, basedir).exists():
-            problems.append(f"config key `{key}`: {source} does not exist. Fix: give an existing "
-                            "local file or directory, or a hub dataset id such as owner/name.")
+        problems += check_source(key, source, basedir, "local file or directory")
     source = config["base_model"]["source"]
+    if source == "demo":
+        return problems
     if is_gguf(source):
         if not resolve(source, basedir).is_file():
             problems.append(f"config key `base_model.source`: GGUF file {source} does not exist. "
                             "Fix: give an existing .gguf file (for SmolLM2-135M-Instruct run "
                             "`bash .ci/fetch-smollm2`, which prints its path).")
-    elif source != "demo" and looks_local(source) and not (resolve(source, basedir) / "config.json").exists():
-        problems.append(f"config key `base_model.source`: {source} is not a model directory "
-                        "(no config.json). Fix: give a Hugging Face model directory, a .gguf file, a hub id, "
-                        "or demo.")
+        return problems
+    found = check_source("base_model.source", source, basedir, "model directory")
+    if found:
+        return problems + found
+    if looks_local(source, basedir):
+        problems += _check_model_dir(resolve(source, basedir), config["base_model"])
+    return problems
+
+
+def _check_model_dir(model_dir: Path, access: dict) -> list[str]:
+    """What a local base model directory needs before scoring and slicing can read it."""
+    key = "base_model.source"
+    if not (model_dir / "config.json").exists():
+        return [f"config key `{key}`: {model_dir} is not a model directory (no config.json). "
+                "Fix: give a Hugging Face model directory, a .gguf file, a hub id, or demo."]
+    problems = []
+    weights = {p.suffix for p in model_dir.iterdir()}
+    if ".safetensors" not in weights and weights & {".bin", ".pt", ".pth", ".ckpt"}:
+        problems.append(
+            f"config key `{key}`: {model_dir} holds only pickled weights (.bin), which the slicer "
+            "cannot read (it streams safetensors), so `base_model.allow_pickle: true` alone does "
+            "not help. Fix: convert them once, e.g. AutoModelForCausalLM.from_pretrained(dir)"
+            ".save_pretrained(new_dir, safe_serialization=True), and point base_model.source "
+            "at new_dir.")
+    model_config = json.loads((model_dir / "config.json").read_text())
+    if model_config.get("auto_map") and not access["trust_remote_code"]:
+        problems.append(
+            f"config key `base_model.trust_remote_code` is false but {model_dir}/config.json "
+            "has auto_map (the model's own Python code). Fix: read that code, then set "
+            "base_model.trust_remote_code: true, or use a model transformers supports natively.")
     return problems
 
 
@@ -139,11 +209,11 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
     """The base model's layer count when it can be known without downloading anything."""
     source = config["base_model"]["source"]
     if source == "demo":
-        return config.get("demo", {}).get("model", {}).get("num_hidden_layers", 8)
+        return config["demo"]["model"]["num_hidden_layers"]
     if is_gguf(source):
         return gguf_num_layers(resolve(source, basedir))
     model_config = resolve(source, basedir) / "config.json"
-    if looks_local(source) and model_config.exists():
+    if looks_local(source, basedir) and model_config.exists():
         fields = json.loads(model_config.read_text())
         fields = fields.get("text_config", fields)
         for name in ("num_hidden_layers", "n_layer", "num_layers"):
@@ -211,27 +281,43 @@ def _gguf_metadata(handle, wanted) -> dict:
 
 def _check_plan(config: dict, basedir: Path) -> list[str]:
     plan = config["prune"]["plan"]
-    strategy = plan.get("strategy", "bi")
+    strategy = plan["strategy"]
     if strategy == "manual":
-        if not plan.get("slices"):
+        if not plan["slices"]:
             return ["config key `prune.plan.slices` is empty but strategy is manual. "
                     "Fix: give half-open layer ranges to keep, e.g. [[0, 24], [55, 59]]."]
-    elif plan.get("n_remove") is None and plan.get("target_params") is None:
+    elif plan["n_remove"] is None and plan["target_params"] is None:
         return [f"config keys `prune.plan.n_remove` and `prune.plan.target_params` are both unset "
                 f"for strategy {strategy}. Fix: set how many layers to remove (n_remove: 8) or a "
                 "parameter budget (target_params: 3B)."]
     layers = base_num_layers(config, basedir)
     if layers is None:
         return []
-    n_remove = plan.get("n_remove")
-    protected = plan.get("protect_first", 0) + plan.get("protect_last", 0)
+    n_remove = plan["n_remove"]
+    protected = plan["protect_first"] + plan["protect_last"]
     if strategy != "manual" and n_remove is not None and n_remove + protected >= layers:
         return [f"config key `prune.plan.n_remove` = {n_remove}: the base model has {layers} layers"
                 f" ({protected} protected), so at most {layers - protected - 1} can be removed. "
                 "Fix: lower n_remove (or the protected counts)."]
     if strategy == "manual":
-        for start, end in plan["slices"]:
-            if not 0 <= start < end <= layers:
-                return [f"config key `prune.plan.slices`: range [{start}, {end}) is outside the "
-                        f"model's {layers} layers. Fix: use half-open ranges within [0, {layers})."]
+        return _check_slices(plan["slices"], layers)
+    return []
+
+
+def _check_slices(slices: list, layers: int) -> list[str]:
+    """Manual slices: each within the model, not reversed, not overlapping another."""
+    key = "config key `prune.plan.slices`"
+    for start, end in slices:
+        if start >= end:
+            return [f"{key}: range [{start}, {end}) is empty or reversed. Fix: write each range "
+                    "as [first kept layer, one past the last kept layer]."]
+        if not 0 <= start < end <= layers:
+            return [f"{key}: range [{start}, {end}) is outside the model's {layers} layers. "
+                    f"Fix: use half-open ranges within [0, {layers})."]
+    ordered = sorted(map(tuple, slices))
+    for (a0, a1), (b0, b1) in zip(ordered, ordered[1:]):
+        if b0 < a1:
+            return [f"{key}: ranges [{a0}, {a1}) and [{b0}, {b1}) overlap, so layers "
+                    f"{b0}..{min(a1, b1) - 1} would be kept twice. Fix: make the ranges disjoint "
+                    "(mergekit allows repeats; secateurs prunes, so it does not)."]
     return []

@@ -8,6 +8,7 @@ run (or Snakemake's mtime check) would take for a finished one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -28,17 +29,50 @@ def atomic_output(path: str | os.PathLike, *, directory: bool = False) -> Iterat
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     if directory:
         tmp.mkdir()
     try:
         yield tmp
+    except OSError as error:
+        written = _size(tmp)
+        _remove(tmp)
+        if error.errno == errno.ENOSPC:
+            free = shutil.disk_usage(final.parent).free
+            raise DiskFullError(
+                f"no space left on the disk of {final.parent} while writing {final.name}: "
+                f"{_gib(written)} were written before it filled ({_gib(free)} free now). "
+                f"Fix: free space there, or point the workflow at a larger disk "
+                f"(snakemake --directory)") from error
+        raise
     except BaseException:
         _remove(tmp)
         raise
     if final.exists() or final.is_symlink():
         _remove(final)
     os.replace(tmp, final)
+
+
+class DiskFullError(OSError):
+    """An output did not fit on its disk; the message names the place and the sizes."""
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Remove `.name.tmp-*` siblings that a killed job left behind (a finished job never
+    leaves one), so a rerun does not pile them up next to its output."""
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        _remove(stale)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB"
 
 
 def _remove(path: Path) -> None:

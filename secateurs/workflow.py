@@ -8,9 +8,9 @@ failure leaves its traceback there.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import sys
@@ -53,19 +53,73 @@ def export_package_path(basedir: str | os.PathLike) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(parts)
 
 
-def run_key(settings: dict, *inputs: str | os.PathLike) -> str:
-    """A short hash of a job's settings and inputs, naming its checkpoint directory.
+def package_code_digest(script: str | os.PathLike, basedir: str | os.PathLike) -> str:
+    """A hash of the package code a rule script runs: the `secateurs` modules it imports,
+    transitively, read as syntax trees (so comments and docstrings do not count).
 
-    Checkpoints of a changed configuration or of a rebuilt input (a new pruning plan, new
-    data) must not be resumed; keying the directory by both means a rerun of the same job
-    resumes and any other starts fresh, with no prompt and no stale state. Inputs count by
-    file name, size and mtime: cheap, and a rebuilt input always differs.
+    Snakemake reruns a script rule when the script changes, but the script is three lines
+    of wiring; the logic lives in the package. Given to a rule as a param, this digest
+    makes a change to that logic rerun the rule and what depends on it, and nothing else.
+    Imports are read statically: nothing is imported at DAG-building time.
     """
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for root in map(Path, inputs):
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
-        for file in files:
-            if file.is_file():
-                stat = file.stat()
-                digest.update(f"{file.relative_to(root.parent)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:12]
+    root = Path(basedir)
+    digest = hashlib.sha256()
+    for path in sorted(_package_modules(Path(script), root)):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(ast.dump(_without_docstrings(ast.parse(path.read_text()))).encode())
+    return digest.hexdigest()[:16]
+
+
+def _package_modules(script: Path, root: Path) -> set[Path]:
+    seen: set[Path] = set()
+    todo = [script if script.is_absolute() else root / script]
+    while todo:
+        path = todo.pop()
+        for name in _imported_names(ast.parse(path.read_text()), _package_of(path, root)):
+            for path in _module_files(name, root):
+                if path not in seen:
+                    seen.add(path)
+                    todo.append(path)
+    return seen
+
+
+def _package_of(path: Path, root: Path) -> list[str]:
+    """The package a file's relative imports start from (its folder, as module parts)."""
+    try:
+        return list(path.relative_to(root).parent.parts)
+    except ValueError:  # the script itself, outside the package
+        return []
+
+
+def _imported_names(tree: ast.AST, package: list[str]) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def _module_files(name: str, root: Path) -> list[Path]:
+    """The files that importing `name` runs: each package's __init__ and the module."""
+    if name != "secateurs" and not name.startswith("secateurs."):
+        return []
+    parts, files = name.split("."), []
+    for depth in range(1, len(parts) + 1):
+        base = root.joinpath(*parts[:depth])
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                files.append(candidate)
+    return files
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree

@@ -43,9 +43,15 @@ def sbatch_line(resources: dict) -> str:
 
 def test_rule_resources_take_config_overrides():
     got = rule_resources({"resources": {"mix": {"mem_mb": 9000, "slurm_partition": "big"}}}, "mix")
-    assert got == {"mem_mb": 9000, "runtime": 60, "cpus_per_task": 2, "gpu": 0,
+    assert got == {"mem_mb": 9000, "runtime": 60, "cpus_per_task": 1, "gpu": 0,
                    "slurm_partition": "big"}
-    assert rule_resources({}, "heal", "gpu")["mem_mb"] == 32000
+
+
+def test_the_demo_announces_what_a_laptop_has():
+    """Without `resources:` a training rule asks for what the demo uses (about 1 GB, 2
+    cores), not for a cluster node; recipes size their own."""
+    assert rule_resources({}, "heal", "gpu") == {"mem_mb": 4000, "runtime": 120,
+                                                 "cpus_per_task": 2, "gpu": 0}
 
 
 def test_one_node_asks_a_gpu_per_process_unless_told():

@@ -10,7 +10,7 @@ import yaml
 from secateurs.config import ConfigError, validate_config
 from workflow import REPO, snakemake
 
-SCHEMA = REPO / "config" / "schema.yaml"
+SCHEMA = REPO / "secateurs" / "schema.yaml"
 
 
 @pytest.fixture()
@@ -75,6 +75,76 @@ def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, key):
     assert result.returncode != 0
     assert f"`{key}" in result.stdout + result.stderr
     assert not (tmp_path / "work" / "results").exists()
+
+
+# ---- steering a run safely (issue 11)
+
+
+def test_command_line_numbers_are_read_by_their_schema_type(demo_config):
+    """Snakemake hands `--config 'chat={learning_rate: 1.0e-4}'` over as the string '1.0e-4'."""
+    from secateurs.config import coerce_overrides
+
+    demo_config["chat"]["learning_rate"] = "1.0e-4"
+    demo_config["heal"]["gradient_checkpointing"] = "true"
+    demo_config["data"]["mix"]["ratio"] = {"en": "3", "zh": "1"}
+    coerce_overrides(demo_config)
+    assert demo_config["chat"]["learning_rate"] == 1e-4
+    assert demo_config["heal"]["gradient_checkpointing"] is True
+    assert demo_config["data"]["mix"]["ratio"] == {"en": 3, "zh": 1}
+    validate_config(demo_config, SCHEMA, basedir=REPO)
+
+
+def test_one_value_overrides_from_the_command_line(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "chat={learning_rate: 1.0e-4}", check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_an_existing_local_path_is_never_a_hub_id(tmp_path):
+    from secateurs.config import looks_local
+
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    assert looks_local("models/tiny", tmp_path)  # the shape of a hub id, but it exists
+    assert not looks_local("models/tiny", tmp_path / "elsewhere")
+    assert not looks_local("01-ai/Yi-1.5-6B", tmp_path)
+
+
+def test_a_source_that_is_neither_path_nor_hub_id_stops(demo_config):
+    demo_config["base_model"]["source"] = "not a model!"
+    message = problems(demo_config)
+    assert "`base_model.source`: not a model! does not exist" in message
+
+
+def test_pickle_only_model_dir_says_allow_pickle_cannot_help(demo_config, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"num_hidden_layers": 8}')
+    (tmp_path / "m" / "pytorch_model.bin").write_bytes(b"")
+    demo_config["base_model"]["source"] = str(tmp_path / "m")
+    demo_config["base_model"]["allow_pickle"] = True
+    message = problems(demo_config)
+    assert "only pickled weights" in message and "alone does not help" in message
+
+
+def test_remote_code_without_trust_is_refused(demo_config, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(
+        '{"num_hidden_layers": 8, "auto_map": {"AutoModelForCausalLM": "x.Model"}}')
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"")
+    demo_config["base_model"]["source"] = str(tmp_path / "m")
+    assert "`base_model.trust_remote_code` is false" in problems(demo_config)
+
+
+@pytest.mark.parametrize("slices, expected", [
+    ([[0, 4], [6, 3]], "[6, 3) is empty or reversed"),
+    ([[0, 5], [3, 8]], "[0, 5) and [3, 8) overlap"),
+])
+def test_manual_slices_reversed_or_overlapping(demo_config, slices, expected):
+    demo_config["prune"]["plan"] = {"strategy": "manual", "slices": slices}
+    assert expected in problems(demo_config)
+
+
+def test_warmup_ratio_of_one_is_refused_before_any_job(demo_config):
+    demo_config["heal"]["warmup_ratio"] = 1
+    assert "`heal.warmup_ratio` = 1" in problems(demo_config)
 
 
 def test_gguf_source_is_accepted_and_checked(demo_config, tmp_path):

@@ -17,6 +17,23 @@ Formats:
   [[user, assistant], ...] of earlier turns); the input joins the instruction after a blank
   line, as Stanford Alpaca's prompt does. YaYi's data is this format.
 - messages: `messages: [{role, content}]` (OpenAI/trl style), roles aliased as above.
+
+Tool calls (LLaMA-Factory's glaive function-calling format: `function_call` and
+`observation` turns, a `tools` column holding the JSON function list) are rendered the way
+Qwen2.5's chat template renders them: the tool list in the system turn inside
+`<tools></tools>`, each call as `<tool_call>{json}</tool_call>` in the assistant turn, each
+result in its own `tool` turn inside `<tool_response></tool_response>`. Rendering happens
+here, as text, so the ChatML template and its `{% generation %}` markers need no change:
+calls are assistant text (trained on), results are not.
+
+Cleaning (`Cleaning`, the `chat.cleaning` settings), one pass per record after
+conversion, each counted in the stats: share-tool notices in `system` turns ("This
+conversation is shared from ChatHub") are removed; ShareGPT V3's continuation chunks
+(`id_1`, `id_2` ...) that start with an assistant turn or end with a user turn are
+trimmed to whole exchanges (never inside a turn) or dropped, by policy; conversations
+with less text than `min_chars` are dropped as `too_short`. Malformed lines are logged
+with file and line number, and a source that loses more than `max_dropped_share` of its
+rows warns with the reasons.
 """
 
 from __future__ import annotations
@@ -26,7 +43,9 @@ import json
 import logging
 import os
 import random
+import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -40,6 +59,8 @@ ROLE_ALIASES = {
     "human": "user", "user": "user",
     "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant",
     "bard": "assistant", "model": "assistant",
+    # tool use (glaive / LLaMA-Factory names, and OpenAI's): rendered by render_tools
+    "function_call": "tool_call", "observation": "tool", "tool": "tool", "function": "tool",
 }
 LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 
@@ -54,6 +75,22 @@ class Dropped(Exception):
 
 class ChatSourceError(ValueError):
     """A source entry or file that cannot be read at all."""
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """The `chat.cleaning` settings (defaults and descriptions live in the schema)."""
+
+    partial_turns: str          # "trim" or "drop" continuation chunks' dangling turns
+    min_chars: int              # conversations with less user+assistant text are dropped
+    max_dropped_share: float    # a source losing more of its rows than this warns
+
+    def __post_init__(self):
+        if self.partial_turns not in ("trim", "drop"):
+            raise ChatSourceError(f"chat.cleaning.partial_turns={self.partial_turns!r}: use trim or drop")
+
+
+MAX_LISTED = 50   # malformed rows listed by location in the stats, per source
 
 
 # ----------------------------------------------------------------------------- reading
@@ -140,14 +177,26 @@ def detect_format(record: Any) -> str:
     raise Dropped("unknown_format")
 
 
-def to_messages(record: Any, fmt: str = "auto") -> list[dict]:
-    """Convert one record to validated messages, or raise Dropped(reason)."""
+def to_messages(record: Any, fmt: str = "auto", cleaning: Cleaning | None = None,
+                notes: Counter | None = None) -> list[dict]:
+    """Convert one record to validated messages, or raise Dropped(reason).
+
+    Without `cleaning` nothing is trimmed or removed (strict); what cleaning changed in a
+    kept conversation is counted in `notes`.
+    """
     if not isinstance(record, dict) or "__malformed__" in record:
         raise Dropped("malformed")
     fmt = detect_format(record) if fmt == "auto" else fmt
     convert = {"sharegpt": sharegpt_messages, "alpaca": alpaca_messages,
                "messages": messages_messages}[fmt]
-    return validate_messages(convert(record))
+    messages = convert(record)
+    if cleaning is None:
+        return validate_messages(render_tools(messages, record))
+    notes = notes if notes is not None else Counter()
+    # a share-tool notice goes before the tool list joins the system turn
+    messages = render_tools(drop_boilerplate_system(messages, notes), record)
+    messages = trim_partial_turns(messages, cleaning.partial_turns, notes)
+    return validate_messages(drop_short(messages, cleaning.min_chars))
 
 
 def sharegpt_messages(record: dict) -> list[dict]:
@@ -192,6 +241,135 @@ def _turn(turn: Any, role_key: str, content_key: str) -> dict:
     return {"role": role, "content": turn.get(content_key)}
 
 
+# ----------------------------------------------------------------------------- tool calls
+
+TOOLS_SYSTEM = (  # Qwen2.5's chat template, word for word
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+    "{tools}\n</tools>\n\nFor each function call, return a json object with function name "
+    "and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    "{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call>")
+
+
+def _json_value(value: Any, reason: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise Dropped(reason) from None
+    return value
+
+
+def tool_list(record: dict) -> list[dict]:
+    """The record's `tools` (a JSON string in glaive/LLaMA-Factory files, or a list), each as
+    an OpenAI-style `{"type": "function", "function": {...}}` the way Qwen2.5 lists them."""
+    tools = record.get("tools")
+    if tools in (None, "", "[]", []):
+        return []
+    tools = _json_value(tools, "bad_tools")
+    if isinstance(tools, dict):
+        tools = [tools]
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise Dropped("bad_tools")
+    return [t if "type" in t else {"type": "function", "function": t} for t in tools]
+
+
+def render_tool_call(content: Any) -> str:
+    """`{"name": ..., "arguments": ...}` (or a list of them, parallel calls) as Qwen2.5's
+    `<tool_call>` blocks; arguments given as a JSON string are parsed first."""
+    calls = _json_value(content, "bad_tool_call")
+    calls = calls if isinstance(calls, list) else [calls]
+    blocks = []
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise Dropped("bad_tool_call")
+        arguments = call.get("arguments", {})
+        if isinstance(arguments, str):
+            arguments = _json_value(arguments, "bad_tool_call")
+        body = json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False)
+        blocks.append(f"<tool_call>\n{body}\n</tool_call>")
+    if not blocks:
+        raise Dropped("bad_tool_call")
+    return "\n".join(blocks)
+
+
+def render_tools(messages: list[dict], record: dict) -> list[dict]:
+    """Tool list into the system turn, calls into assistant turns, results into `tool` turns
+    wrapped in `<tool_response>`, so the model sees every tool its answers call."""
+    tools = tool_list(record)
+    out = []
+    for message in messages:
+        if message["role"] == "tool_call":
+            message = {"role": "assistant", "content": render_tool_call(message["content"])}
+        elif message["role"] == "tool":
+            result = message["content"]
+            if not isinstance(result, str):
+                result = json.dumps(result, ensure_ascii=False)
+            if not result.strip():
+                raise Dropped("empty_turn")
+            message = {"role": "tool", "content": f"<tool_response>\n{result.strip()}\n</tool_response>"}
+        out.append(message)
+    if tools:
+        listed = TOOLS_SYSTEM.format(tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools))
+        if out and out[0]["role"] == "system":
+            own = out[0]["content"].strip() if isinstance(out[0]["content"], str) else ""
+            out[0] = {"role": "system", "content": f"{own}\n\n{listed}" if own else listed}
+        else:
+            out.insert(0, {"role": "system", "content": listed})
+    return out
+
+
+# ----------------------------------------------------------------------------- cleaning
+
+# the notices ShareGPT exporters put in a `system` turn; no model should learn them
+BOILERPLATE_SYSTEM = re.compile(r"^\W*this (?:chat )?conversation (?:was |is )?shared (?:from|via|with)\b",
+                                re.I)
+
+
+def drop_boilerplate_system(messages: list[dict], notes: Counter) -> list[dict]:
+    kept = [m for m in messages if not (m["role"] == "system" and isinstance(m["content"], str)
+                                        and BOILERPLATE_SYSTEM.match(m["content"]))]
+    if len(kept) != len(messages):
+        notes["removed_boilerplate_system"] += len(messages) - len(kept)
+    return kept
+
+
+def trim_partial_turns(messages: list[dict], policy: str, notes: Counter) -> list[dict]:
+    """ShareGPT V3 splits long chats into chunks (`id_0`, `id_1`, ...): a chunk may start
+    with the assistant's answer to a question in the previous chunk and end with a question
+    answered in the next. `trim` removes those dangling whole turns (leading non-user turns,
+    trailing non-assistant turns); `drop` leaves them for validation to drop the row."""
+    if policy == "drop":
+        return messages
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    body = messages[len(head):]
+    start = 0
+    while start < len(body) and body[start]["role"] != "user":
+        start += 1
+    end = len(body)
+    while end > start and body[end - 1]["role"] != "assistant":
+        end -= 1
+    if start:
+        notes["trimmed_leading_turns"] += start
+    if end < len(body):
+        notes["trimmed_trailing_turns"] += len(body) - end
+    if start or end < len(body):
+        notes["trimmed_conversations"] += 1
+        if start == end:
+            raise Dropped("no_complete_exchange")
+    return head + body[start:end]
+
+
+def drop_short(messages: list[dict], min_chars: int) -> list[dict]:
+    """Empty or one-word exchanges ("hi" / "Hello!") teach nothing: drop a conversation
+    whose user and assistant text together is shorter than `min_chars` characters."""
+    chars = sum(len(m["content"].strip()) for m in messages
+                if m["role"] != "system" and isinstance(m["content"], str))
+    if messages and chars < min_chars:
+        raise Dropped("too_short")
+    return messages
+
+
 def validate_messages(messages: list[dict]) -> list[dict]:
     """Check the order and contents; strip whitespace around each turn (never inside it)."""
     if not messages:
@@ -212,6 +390,8 @@ def validate_messages(messages: list[dict]) -> list[dict]:
     for previous, current in zip(body, body[1:]):
         if previous["role"] == current["role"]:
             raise Dropped("consecutive_same_role")
+        if current["role"] == "tool" and not previous["content"].startswith("<tool_call>"):
+            raise Dropped("tool_result_without_call")
     if body[-1]["role"] != "assistant":
         raise Dropped("last_turn_not_assistant")
     return messages
@@ -221,21 +401,28 @@ def validate_messages(messages: list[dict]) -> list[dict]:
 
 
 def prepare_chat_data(sources: list, out_jsonl, stats_json, *, max_examples=None, seed=0, heldout=0,
-                      heldout_jsonl=None, tokenizer_dir=None, max_length=None) -> dict:
+                      heldout_jsonl=None, tokenizer_dir=None, max_length=None,
+                      cleaning: dict | Cleaning | None = None) -> dict:
     """Read every source, keep valid conversations, shuffle, split off `heldout`, write JSONL.
 
     sources: [{"path": file or hub name, "format": sharegpt|alpaca|messages|auto, "split": "train"}].
     heldout conversations go to `heldout_jsonl` (default: `<out_jsonl stem>.heldout.jsonl`).
-    Exact duplicate conversations are dropped (`duplicate`). Returns the stats written.
+    Exact duplicate conversations are dropped (`duplicate`). `cleaning` is the
+    `chat.cleaning` section (None: strict, nothing trimmed or removed). Returns the stats
+    written: per source, rows read, kept, dropped by reason, what cleaning changed
+    (`cleaned`), malformed rows by file and line, and a warning when too many were lost.
     """
+    if isinstance(cleaning, dict):
+        cleaning = Cleaning(**cleaning)
     length_of = _token_counter(tokenizer_dir) if max_length else None
     kept: list[dict] = []
     seen: set[str] = set()
-    per_source, dropped = [], Counter()
+    per_source, dropped, cleaned = [], Counter(), Counter()
     for source in sources:
-        stats = _read_source(source, kept, seen, length_of, max_length)
+        stats = _read_source(source, kept, seen, length_of, max_length, cleaning)
         per_source.append(stats)
         dropped.update(stats["dropped"])
+        cleaned.update(stats["cleaned"])
     random.Random(seed).shuffle(kept)
     held, train = kept[:heldout], kept[heldout:]
     if max_examples is not None:
@@ -247,25 +434,29 @@ def prepare_chat_data(sources: list, out_jsonl, stats_json, *, max_examples=None
         _write_jsonl(held, heldout_jsonl)
     summary = {"sources": per_source, "read": sum(s["read"] for s in per_source),
                "valid": len(kept), "dropped": dict(sorted(dropped.items())),
+               "cleaned": dict(sorted(cleaned.items())),
                "written": len(train), "heldout": len(held), "seed": seed,
                "max_examples": max_examples, "max_length": max_length,
                "turns": {str(k): v for k, v in sorted(Counter(len(m["messages"]) for m in train).items())}}
     write_json(summary, stats_json)
-    log.info("chat data: %d written, %d held out, dropped %s", len(train), len(held), dict(dropped))
+    log.info("chat data: %d written, %d held out, dropped %s, cleaned %s", len(train), len(held),
+             dict(dropped), dict(cleaned))
     return summary
 
 
-def _read_source(source: dict, kept: list, seen: set, length_of, max_length) -> dict:
+def _read_source(source: dict, kept: list, seen: set, length_of, max_length,
+                 cleaning: Cleaning | None) -> dict:
     if not isinstance(source, dict) or "path" not in source:
         raise ChatSourceError(f"chat source {source!r}: expected {{path: ..., format: ...}}")
     fmt = source.get("format", "auto")
     if fmt not in FORMATS:
         raise ChatSourceError(f"chat source {source['path']}: format={fmt!r}, use one of {sorted(FORMATS)}")
-    read, dropped = 0, Counter()
+    read, dropped, cleaned, malformed = 0, Counter(), Counter(), []
     for record in read_records(str(source["path"]), split=source.get("split", "train")):
         read += 1
+        notes: Counter = Counter()
         try:
-            messages = to_messages(record, fmt)
+            messages = to_messages(record, fmt, cleaning, notes)
             key = json.dumps(messages, ensure_ascii=False, sort_keys=True)
             if key in seen:
                 raise Dropped("duplicate")
@@ -273,7 +464,10 @@ def _read_source(source: dict, kept: list, seen: set, length_of, max_length) -> 
                 raise Dropped("too_long")
         except Dropped as drop:
             dropped[drop.reason] += 1
+            if drop.reason == "malformed":
+                _report_malformed(source["path"], read, record, malformed)
             continue
+        cleaned.update(notes)
         seen.add(key)
         kept.append({"messages": messages})
     kept_here = read - sum(dropped.values())
@@ -283,8 +477,38 @@ def _read_source(source: dict, kept: list, seen: set, length_of, max_length) -> 
             f"(dropped: {dict(dropped) or 'no rows at all'}). Fix: check that the file holds "
             f"{fmt if fmt != 'auto' else 'sharegpt, alpaca or messages'} records, or set its "
             "`format:` in the chat.data list.")
-    return {"path": str(source["path"]), "format": fmt, "read": read,
-            "kept": kept_here, "dropped": dict(sorted(dropped.items()))}
+    stats = {"path": str(source["path"]), "format": fmt, "read": read,
+             "kept": kept_here, "dropped": dict(sorted(dropped.items())),
+             "cleaned": dict(sorted(cleaned.items())), "malformed_rows": malformed}
+    warning = _drop_share_warning(stats, cleaning)
+    if warning:
+        stats["warning"] = warning
+    return stats
+
+
+def _report_malformed(path, row: int, record: Any, listed: list) -> None:
+    """Log a malformed row by file and line (JSONL) or row number, and list the first few."""
+    where = record["__malformed__"] if isinstance(record, dict) and "__malformed__" in record \
+        else f"{path}: row {row}"
+    what = "not valid JSON" if isinstance(record, dict) and "__malformed__" in record \
+        else "a row without the fields its format needs"
+    log.warning("chat source %s: %s, skipped", where, what)
+    if len(listed) < MAX_LISTED:
+        listed.append(where)
+
+
+def _drop_share_warning(stats: dict, cleaning: Cleaning | None) -> str | None:
+    """A source that loses more than `max_dropped_share` of its rows says so, with why."""
+    if cleaning is None or not stats["read"]:
+        return None
+    share = 1 - stats["kept"] / stats["read"]
+    if share <= cleaning.max_dropped_share:
+        return None
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
+    message = (f"chat source {stats['path']}: {share:.0%} of its {stats['read']} rows were dropped "
+               f"(more than chat.cleaning.max_dropped_share={cleaning.max_dropped_share}): {reasons}")
+    log.warning(message)
+    return message
 
 
 def _token_counter(tokenizer_dir):

@@ -49,12 +49,13 @@ def pretrain_demo_model(tokenizer_dir: str | os.PathLike, packed_dir: str | os.P
     """
     from pathlib import Path
 
-    from secateurs.train.heal import heal
-    from secateurs.workflow import run_key
+    from secateurs.train.heal import heal, heal_fingerprint
+    from secateurs.train.stage import checkpoint_dir_for
 
     work = Path(out_dir).parent.parent / "demo"
     init_dir = work / "init"
     init_llama(tokenizer_dir, init_dir, **architecture)
-    key = run_key({"architecture": architecture, "training": training}, tokenizer_dir, packed_dir)
-    return heal(init_dir, packed_dir, out_dir, checkpoint_dir=work.parent / "checkpoints" / "demo" / key,
-                log_csv=log_csv, config=training)
+    checkpoint_dir = checkpoint_dir_for(work.parent / "checkpoints" / "demo",
+                                        heal_fingerprint(init_dir, packed_dir, training))
+    return heal(init_dir, packed_dir, out_dir, checkpoint_dir=checkpoint_dir, log_csv=log_csv,
+                config=training)

@@ -80,8 +80,8 @@ def load_model(model_dir: str | os.PathLike, *, device: str = "auto", dtype: str
             raise
         raise EvaluationError(
             f"evaluate: could not load safetensors weights from {source} ({err}). If the "
-            "model only ships pickled .bin weights and you trust it, set allow_pickle: true "
-            "in the evaluate config.") from err
+            "model only ships pickled .bin weights and you trust it, set base_model.allow_pickle: "
+            "true in the config.") from err
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     model.to(resolve_device(device)).eval()
     return model, tokenizer

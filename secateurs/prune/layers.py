@@ -277,12 +277,12 @@ def check_model_dir(model_dir: str | os.PathLike, *, allow_pickle: bool = False,
     if "auto_map" in config and not trust_remote_code:
         raise ModelDirError(
             f"{model_dir / 'config.json'}: field auto_map asks to run the repository's own "
-            "Python code; set trust_remote_code: true for this model if you trust it")
+            "Python code; set base_model.trust_remote_code: true for this model if you trust it")
     has_safetensors = any(model_dir.glob("*.safetensors"))
     pickles = [p.name for p in model_dir.iterdir() if p.suffix in PICKLE_SUFFIXES]
     if not has_safetensors and pickles and not allow_pickle:
         raise ModelDirError(
             f"{model_dir}: weights are pickled ({', '.join(sorted(pickles)[:3])}), which can run "
-            "arbitrary code when loaded; convert them to safetensors or set allow_pickle: true")
+            "arbitrary code when loaded; convert them to safetensors or set base_model.allow_pickle: true")
     if not has_safetensors and not pickles:
         raise ModelDirError(f"{model_dir}: no *.safetensors weights found")

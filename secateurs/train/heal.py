@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
+from secateurs import settings
 from secateurs.io import read_json, write_json
 from secateurs.train import stage as T
 
@@ -44,23 +45,10 @@ IGNORE_INDEX = -100
 # JSON), disable_tqdm, dataloader_num_workers. The Pruned Yi recipe as a config:
 #   {method: lora, lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: [q_proj, k_proj,
 #    v_proj, o_proj, gate_proj, up_proj, down_proj]}} with the data packed at seq_len 8192.
-DEFAULTS: dict[str, Any] = {
-    "method": "full", "learning_rate": 1e-4, "token_budget": None, "batch_size": 8,
-    "gradient_accumulation_steps": 1, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
-    "weight_decay": 0.1, "save_steps": 500, "logging_steps": 10, "seed": 0, "bf16": "auto",
-    "gradient_checkpointing": False, "attn_implementation": "auto",
-    "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": T.ALL_PROJECTIONS},
-    "distill": {"enabled": False, "alpha": 0.5, "temperature": 1.0},
-    "recovery": {"milestones": 4, "max_tokens": 512, "batch_size": 8},
-}
-
-
 def heal_config(config: dict) -> dict:
-    """The `heal:` section with defaults filled in (nested lora/distill merged key by key)."""
-    cfg = {**DEFAULTS, **config}
-    for key in ("lora", "distill", "recovery"):
-        cfg[key] = {**DEFAULTS[key], **(config.get(key) or {})}
-    if cfg["token_budget"] is None and not cfg.get("max_steps"):
+    """The `heal:` section with the schema's defaults filled in."""
+    cfg = settings.complete("heal", config)
+    if cfg["token_budget"] is None and not cfg["max_steps"]:
         raise T.TrainingConfigError("heal config: give token_budget (tokens to train on) or max_steps")
     return cfg
 
@@ -126,10 +114,23 @@ def _load_teacher(teacher_dir, cfg: dict, bf16: bool):
     dtype = torch.bfloat16 if bf16 else torch.float32
     return AutoModelForCausalLM.from_pretrained(
         teacher_dir, use_safetensors=True, dtype=dtype,
-        attn_implementation=T.attention_implementation(cfg.get("attn_implementation", "auto")))
+        attn_implementation=T.attention_implementation(cfg["attn_implementation"]))
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def heal_fingerprint(model_dir, packed_dir, config: dict, teacher_dir=None,
+                     world_size: int | None = None) -> dict:
+    """The run's identity (secateurs.train.stage.run_fingerprint) from its settings and inputs;
+    `world_size` defaults to the processes the config asks for."""
+    cfg = heal_config(config)
+    world = world_size or cfg["num_processes"] * cfg["num_nodes"]
+    distill = bool(cfg["distill"]["enabled"])
+    return T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
+                                   "packed": read_json(Path(packed_dir) / "meta.json"),
+                                   "teacher": T.describe_model_dir(teacher_dir) if distill else None,
+                                   "world_size": world})
 
 
 def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dict,
@@ -155,7 +156,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
     per_step = T.tokens_per_step(batch_size=cfg["batch_size"], seq_len=seq_len,
                                  gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
                                  num_processes=T.world_size())
-    max_steps = (int(cfg["max_steps"]) if cfg.get("max_steps") else
+    max_steps = (int(cfg["max_steps"]) if cfg["max_steps"] else
                  T.steps_for_budget(cfg["token_budget"], batch_size=cfg["batch_size"], seq_len=seq_len,
                                     gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
                                     num_processes=T.world_size()))
@@ -168,13 +169,11 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                     max_steps * per_step, epochs, packed_dir, len(dataset) * seq_len)
 
     # ---- resume
-    fingerprint = T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir), "packed": meta,
-                                          "teacher": T.describe_model_dir(teacher_dir) if distill else None,
-                                          "world_size": T.world_size()})
+    fingerprint = heal_fingerprint(model_dir, packed_dir, cfg, teacher_dir, T.world_size())
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=bool(cfg.get("checkpoint_on_sigterm", True)))
+                                           preemption=cfg["checkpoint_on_sigterm"])
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     recovery = _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir,
@@ -216,6 +215,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
             log.info("recovery curve: %.1f s of %.1f s healing (%.1f%%)", recovery.seconds,
                      summary["seconds"], 100 * recovery.seconds / max(summary["seconds"], 1e-9))
         write_json(summary, Path(checkpoint_dir) / "summary.json")
+    T.remove_checkpoints(checkpoint_dir, cfg)
     log.info("healed %s -> %s: %d steps, %d tokens", model_dir, out_dir, steps, tokens_seen)
     return summary
 

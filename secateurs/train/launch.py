@@ -18,21 +18,31 @@ import socket
 import subprocess
 from pathlib import Path
 
-from secateurs.train.stage import launch_command
+from secateurs import settings
+from secateurs.train.stage import checkpoint_dir_for, launch_command
 
 log = logging.getLogger(__name__)
 
 SECTIONS = {"heal": "heal", "chat-sft": "chat"}
 
 
-def train_stage(stage: str, *, model: str, out: str, checkpoint_dir: str | os.PathLike,
-                log_csv: str, config: dict, packed: str | None = None, data: str | None = None,
-                teacher: str | None = None, heldout: dict | None = None,
-                recovery_csv: str | None = None) -> dict | None:
+def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
+                checkpoint_dir: str | os.PathLike | None = None,
+                checkpoint_root: str | os.PathLike | None = None, packed: str | None = None,
+                data: str | None = None, teacher: str | None = None,
+                heldout: dict | None = None, recovery_csv: str | None = None) -> dict | None:
     """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
-    `config["num_nodes"]` nodes."""
-    processes = int(config.get("num_processes") or 1)
-    nodes = int(config.get("num_nodes") or 1)
+    `config["num_nodes"]` nodes.
+
+    Checkpoints go to `checkpoint_dir`, or to the run's own folder under `checkpoint_root`
+    named by its fingerprint (what the workflow does: the same run resumes, another starts
+    fresh, and a setting that does not change the result keeps the folder)."""
+    config = settings.complete(SECTIONS[stage], config)
+    if checkpoint_dir is None:
+        checkpoint_dir = checkpoint_dir_for(checkpoint_root, _fingerprint(stage, model, config,
+                                                                          packed, data, teacher))
+    processes = int(config["num_processes"])
+    nodes = int(config["num_nodes"])
     if processes <= 1 and nodes <= 1:
         return _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
                            log_csv=log_csv, config=config, packed=packed, data=data,
@@ -64,6 +74,16 @@ def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, pack
     from secateurs.train.sft import chat_sft
 
     return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)
+
+
+def _fingerprint(stage, model, config, packed, data, teacher) -> dict:
+    if stage == "heal":
+        from secateurs.train.heal import heal_fingerprint
+
+        return heal_fingerprint(model, packed, config, teacher)
+    from secateurs.train.sft import chat_fingerprint
+
+    return chat_fingerprint(model, data, config)
 
 
 def multi_node(section: str, nodes: int) -> dict:

@@ -26,22 +26,13 @@ from transformers import AutoTokenizer
 from secateurs.train import stage as T
 from secateurs.data.chat import read_chat_jsonl
 from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from secateurs import settings
 from secateurs.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "method": "full", "learning_rate": 2e-5, "max_steps": None, "num_train_epochs": 1,
-    "batch_size": 4, "gradient_accumulation_steps": 1, "max_length": 2048, "packing": False,
-    "padding_free": False, "lr_scheduler": "cosine", "warmup_ratio": 0.03, "weight_decay": 0.0,
-    "save_steps": 500, "logging_steps": 10, "seed": 0, "bf16": "auto", "truncation": "drop",
-    "gradient_checkpointing": False, "attn_implementation": "auto",
-    "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": T.ALL_PROJECTIONS},
-}
-
-
 def chat_config(config: dict) -> dict:
-    cfg = {**DEFAULTS, **config, "lora": {**DEFAULTS["lora"], **(config.get("lora") or {})}}
+    cfg = settings.complete("chat", config)
     if cfg["truncation"] not in ("drop", "keep_start"):
         raise T.TrainingConfigError(f"chat config truncation={cfg['truncation']!r}: use drop or keep_start")
     return cfg
@@ -137,6 +128,15 @@ def build_sft_trainer(model_dir, chat_jsonl, *, checkpoint_dir, config: dict, ca
     return trainer, tokenizer
 
 
+def chat_fingerprint(model_dir, chat_jsonl, config: dict, world_size: int | None = None) -> dict:
+    """The run's identity (secateurs.train.stage.run_fingerprint) from its settings and inputs;
+    `world_size` defaults to the processes the config asks for."""
+    cfg = chat_config(config)
+    world = world_size or cfg["num_processes"] * cfg["num_nodes"]
+    return T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
+                                   "data_sha256": T.file_sha256(chat_jsonl), "world_size": world})
+
+
 def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config: dict) -> dict:
     """Fine-tune `model_dir` on `chat_jsonl` (prepare_chat_data's output); write the chat model.
 
@@ -145,13 +145,11 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
     """
     started = time.perf_counter()
     cfg = chat_config(config)
-    fingerprint = T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
-                                          "data_sha256": T.file_sha256(chat_jsonl),
-                                          "world_size": T.world_size()})
+    fingerprint = chat_fingerprint(model_dir, chat_jsonl, cfg, T.world_size())
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=bool(cfg.get("checkpoint_on_sigterm", True)))
+                                           preemption=cfg["checkpoint_on_sigterm"])
     trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=checkpoint_dir,
                                            config=cfg, callbacks=callbacks)
     staging = Path(checkpoint_dir) / "final-staging"
@@ -175,6 +173,7 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
     if T.is_main_process():
         csv_cb.publish(log_csv)
         write_json(summary, Path(checkpoint_dir) / "summary.json")
+    T.remove_checkpoints(checkpoint_dir, cfg)
     return summary
 
 

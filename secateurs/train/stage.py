@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainingArguments
 
+from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -127,60 +128,60 @@ def training_arguments(config: dict, checkpoint_dir: str | os.PathLike, *, max_s
     delete them when a job fails); report_to is "none" because our own callbacks write the
     CSV and the TensorBoard events where we choose.
     """
-    scheduler = config.get("lr_scheduler", "cosine")
+    scheduler = config["lr_scheduler"]
     if scheduler not in SCHEDULERS:
         raise TrainingConfigError(f"config key lr_scheduler={scheduler!r}: use one of "
                                   f"{sorted(SCHEDULERS)}")
-    bf16 = use_bf16(config.get("bf16", "auto"))
+    bf16 = use_bf16(config["bf16"])
     kwargs: dict[str, Any] = dict(
         output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=int(config.get("batch_size", 1)),
-        gradient_accumulation_steps=int(config.get("gradient_accumulation_steps", 1)),
-        learning_rate=float(config.get("learning_rate", 1e-4)),
+        per_device_train_batch_size=int(config["batch_size"]),
+        gradient_accumulation_steps=int(config["gradient_accumulation_steps"]),
+        learning_rate=float(config["learning_rate"]),
         lr_scheduler_type=scheduler,
         # transformers 5 folded warmup_ratio into warmup_steps: a float in [0, 1) is a ratio.
         warmup_steps=_warmup(config),
-        weight_decay=float(config.get("weight_decay", 0.0)),
-        max_grad_norm=float(config.get("max_grad_norm", 1.0)),
-        adam_beta2=float(config.get("adam_beta2", 0.95)),
-        logging_steps=int(config.get("logging_steps", 10)),
+        weight_decay=float(config["weight_decay"]),
+        max_grad_norm=float(config["max_grad_norm"]),
+        adam_beta2=float(config["adam_beta2"]),
+        logging_steps=int(config["logging_steps"]),
         save_strategy="steps",
-        save_steps=int(config.get("save_steps", 500)),
-        save_total_limit=int(config.get("save_total_limit", 2)),
-        seed=int(config.get("seed", 0)),
+        save_steps=int(config["save_steps"]),
+        save_total_limit=int(config["save_total_limit"]),
+        seed=int(config["seed"]),
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
-        disable_tqdm=bool(config.get("disable_tqdm", False)),
-        dataloader_num_workers=int(config.get("dataloader_num_workers", 0)),
+        disable_tqdm=bool(config["disable_tqdm"]),
+        dataloader_num_workers=int(config["dataloader_num_workers"]),
         include_num_input_tokens_seen="all",
         remove_unused_columns=False,
         # every trainable weight of a decoder-only LM (or its LoRA adapter) takes part in
         # each forward; transformers' default (True without checkpointing) costs DDP an
         # extra pass over the autograd graph every step
         ddp_find_unused_parameters=False,
-        deepspeed=deepspeed if deepspeed is not None else config.get("deepspeed"),
+        deepspeed=deepspeed if deepspeed is not None else config["deepspeed"],
     )
     # transformers 5.23 renamed gradient_checkpointing to activation_checkpointing (the old
     # name mirrors the new one, so trl reading `args.gradient_checkpointing` still works);
     # trl's SFTConfig defaults it to True, so it is always set explicitly here.
-    kwargs["activation_checkpointing"] = bool(config.get("gradient_checkpointing", False))
+    kwargs["activation_checkpointing"] = bool(config["gradient_checkpointing"])
     if kwargs["activation_checkpointing"]:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     if max_steps is not None:
         kwargs["max_steps"] = int(max_steps)
-    elif config.get("max_steps"):
+    elif config["max_steps"]:
         kwargs["max_steps"] = int(config["max_steps"])
     else:
-        kwargs["num_train_epochs"] = float(config.get("num_train_epochs", 1))
+        kwargs["num_train_epochs"] = float(config["num_train_epochs"] or 1)
     kwargs.update(extra)
     return args_class(**kwargs)
 
 
 def _warmup(config: dict) -> float:
-    if config.get("warmup_steps") is not None:
+    if config["warmup_steps"] is not None:
         return int(config["warmup_steps"])
-    ratio = float(config.get("warmup_ratio", 0.0))
+    ratio = float(config["warmup_ratio"])
     if not 0.0 <= ratio < 1.0:
         raise TrainingConfigError(f"config key warmup_ratio={ratio}: must be in [0, 1)")
     return ratio
@@ -190,13 +191,27 @@ def _warmup(config: dict) -> float:
 
 
 def run_fingerprint(config: dict, inputs: dict[str, Any]) -> dict:
-    """What must be equal for a checkpoint to be resumable: the training config (minus
-    keys that only change logging or checkpoint cadence) and a description of the inputs."""
-    cadence = {"logging_steps", "save_steps", "save_total_limit", "disable_tqdm",
-               "dataloader_num_workers", "checkpoint_on_sigterm"}
-    kept = {k: v for k, v in sorted(config.items()) if k not in cadence}
+    """A run's one identity: what changes the result (settings and inputs). It names the
+    run's checkpoint directory (`checkpoint_dir_for`) and guards resuming in it."""
+    kept = dict(sorted(settings.result_settings(config).items()))
     blob = json.dumps({"config": kept, "inputs": inputs}, sort_keys=True, default=str)
     return {"sha256": hashlib.sha256(blob.encode()).hexdigest(), "config": kept, "inputs": inputs}
+
+
+def checkpoint_dir_for(root: str | os.PathLike, fingerprint: dict) -> Path:
+    """Where a run's checkpoints live: the same run resumes there, any other starts fresh."""
+    return Path(root) / fingerprint["sha256"][:12]
+
+
+def remove_checkpoints(checkpoint_dir: str | os.PathLike, config: dict) -> None:
+    """Free a published run's checkpoints (optimizer state is twice the model's size),
+    unless the config keeps them."""
+    if config["keep_checkpoints"] or not is_main_process():
+        return
+    for path in [*checkpoints(checkpoint_dir), Path(checkpoint_dir) / "final-staging"]:
+        shutil.rmtree(path, ignore_errors=True)
+    log.info("removed the checkpoints in %s (the run's summary and logs stay; set "
+             "keep_checkpoints: true to keep them)", checkpoint_dir)
 
 
 def describe_model_dir(model_dir: str | os.PathLike) -> dict:
@@ -510,7 +525,7 @@ ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 
 def check_method(config: dict) -> str:
-    method = config.get("method", "full")
+    method = config["method"]
     if method not in METHODS:
         raise TrainingConfigError(f"config key method={method!r}: use one of {sorted(METHODS)}")
     if method == "qlora":
@@ -535,7 +550,7 @@ def load_causal_lm(model_dir: str | os.PathLike, config: dict, *, bf16: bool):
     method = check_method(config)
     kwargs: dict[str, Any] = {"use_safetensors": True,
                               "attn_implementation": attention_implementation(
-                                  config.get("attn_implementation", "auto"))}
+                                  config["attn_implementation"])}
     if method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -555,10 +570,10 @@ def lora_config(config: dict):
     Pruned Yi recipe (r=16 on all seven Llama projections)."""
     from peft import LoraConfig
 
-    lora = config.get("lora") or {}
-    targets = lora.get("target_modules", ALL_PROJECTIONS)
-    return LoraConfig(r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 32)),
-                      lora_dropout=float(lora.get("dropout", 0.05)),
+    lora = config["lora"]
+    targets = lora["target_modules"]
+    return LoraConfig(r=int(lora["r"]), lora_alpha=int(lora["alpha"]),
+                      lora_dropout=float(lora["dropout"]),
                       target_modules="all-linear" if targets == "all-linear" else list(targets),
                       modules_to_save=lora.get("modules_to_save"), task_type="CAUSAL_LM")
 
@@ -567,10 +582,10 @@ def wrap_lora(model, config: dict):
     """Attach a LoRA adapter (and prepare a k-bit base for QLoRA)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if config.get("method") == "qlora":
+    if config["method"] == "qlora":
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(config.get("gradient_checkpointing", False)))
-    elif config.get("gradient_checkpointing"):
+            model, use_gradient_checkpointing=bool(config["gradient_checkpointing"]))
+    elif config["gradient_checkpointing"]:
         model.enable_input_require_grads()
     model = get_peft_model(model, lora_config(config))
     trainable, total = model.get_nb_trainable_parameters()

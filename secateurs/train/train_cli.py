@@ -70,7 +70,26 @@ def log_placement() -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+    try:
+        return _run(parse_args(argv))
+    finally:
+        end_process_group()
+
+
+def end_process_group() -> None:
+    """Leave the process group before the interpreter exits.
+
+    A rank that exits with the group alive tears gloo's/NCCL's worker threads down during
+    interpreter shutdown, where C++ std::terminate aborts it ("terminate called without an
+    active exception", SIGABRT), and the other torchrun agent then waits out its exit
+    barrier (300 s). Destroying the group first ends the threads cleanly."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     section = "heal" if args.stage == "heal" else "chat"
     log_placement()

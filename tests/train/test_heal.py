@@ -73,9 +73,17 @@ def test_heal_full_writes_model_and_log(tiny_llama_dir, packed_dir, tmp_path):
     healed = AutoModelForCausalLM.from_pretrained(out)
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     assert not torch.equal(healed.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)
-    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    # published: the checkpoints (optimizer state) are gone, the run's summary stays
+    assert list(ckpt.glob("checkpoint-*")) == [] and (ckpt / "summary.json").exists()
     if summary["tensorboard_dir"]:
         assert list(Path(summary["tensorboard_dir"]).glob("events.out.tfevents.*"))
+
+
+def test_keep_checkpoints_keeps_them(tiny_llama_dir, packed_dir, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    heal(tiny_llama_dir, packed_dir, tmp_path / "healed", checkpoint_dir=ckpt,
+         log_csv=tmp_path / "heal.csv", config=heal_cfg(keep_checkpoints=True))
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
 
 
 def test_pretrain_from_random_init_lowers_loss(tiny_tokenizer_dir, packed_dir, tmp_path):
@@ -95,7 +103,7 @@ def test_pretrain_from_random_init_lowers_loss(tiny_tokenizer_dir, packed_dir, t
 
 def test_rerun_resumes_and_refuses_other_config(tiny_llama_dir, packed_dir, tmp_path):
     ckpt = tmp_path / "ckpt"
-    cfg = heal_cfg(token_budget=2 * 4 * 32)
+    cfg = heal_cfg(token_budget=2 * 4 * 32, keep_checkpoints=True)  # as a killed job leaves them
     heal(tiny_llama_dir, packed_dir, tmp_path / "a", checkpoint_dir=ckpt, log_csv=tmp_path / "a.csv",
          config=cfg)
     # a longer budget is a different config: refused with a message naming it

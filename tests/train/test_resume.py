@@ -31,7 +31,7 @@ def packed_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
 
 
 def test_resume_from_middle_matches_uninterrupted_run(tiny_llama_dir, packed_dir, tmp_path):
-    cfg = heal_cfg(token_budget=4 * 4 * 32, save_steps=2)
+    cfg = heal_cfg(token_budget=4 * 4 * 32, save_steps=2, keep_checkpoints=True)
     whole = heal(tiny_llama_dir, packed_dir, tmp_path / "whole", checkpoint_dir=tmp_path / "c1",
                  log_csv=tmp_path / "whole.csv", config=cfg)
     heal(tiny_llama_dir, packed_dir, tmp_path / "part", checkpoint_dir=tmp_path / "c2",

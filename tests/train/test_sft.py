@@ -190,7 +190,7 @@ def test_lora_sft_with_added_tokens_merges_and_keeps_adapter(tmp_path, chat_json
 def test_sft_rerun_resumes_from_checkpoint(tiny_llama_dir, chat_jsonl, tmp_path):
     import shutil
 
-    cfg = sft_cfg(max_steps=4, save_steps=2)
+    cfg = sft_cfg(max_steps=4, save_steps=2, keep_checkpoints=True)
     chat_sft(tiny_llama_dir, chat_jsonl, tmp_path / "a", checkpoint_dir=tmp_path / "ck",
              log_csv=tmp_path / "a.csv", config=cfg)
     shutil.rmtree(tmp_path / "ck" / "checkpoint-4")

@@ -8,8 +8,13 @@ each is cut by a linear scanner before anything looks at the prose, and the rema
 inline markup (links innermost first, quotes, tags, lists, headings) by regexes that start
 with a literal character, which `re` scans for at C speed (`'{2,5}` is 40x slower than
 `''+`). Cleaning then runs at about 4-5 M chars/s, 1.5-2x WikiExtractor on the same
-pages. mwparserfromhell parses only the few prose-carrying templates ({{lang|de|Berlin}},
-{{link-en|柏林|Berlin}}, {{convert|100|km}}) whose arguments hold links.
+pages. Prose-carrying templates (quotations, {{lang|de|Berlin}}, {{link-en|柏林|Berlin}},
+{{convert|100|km}}, {{formatnum:3500000}}) keep the text MediaWiki shows, their arguments
+split by a small scanner that respects nested links and templates.
+
+Paragraphs come out as MediaWiki renders them: lines of one paragraph are joined (by a
+space, or by nothing between CJK characters); list items, headings and `<br>` keep their
+own lines.
 
 Order matters: comments first (they hide everything), then converter markup `-{...}-`
 (it may sit inside links), then tags with content, templates, tables, sections, links,
@@ -23,10 +28,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-import mwparserfromhell
-
 from .converter import resolve_converter
-from .language import CATEGORY_NS, FILE_NS, MEDIA_NS, TEMPLATE_NS, Language, normalize_name
+from .language import (CATEGORY_NS, FILE_NS, MEDIA_NS, TEMPLATE_NS, Language, fold_title,
+                       is_trailing_title, normalize_name)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ BRACES = re.compile(r"\{\{+|\}\}+")
 # a link with no link inside: the target has no newline, a label may (file captions do)
 SIMPLE_LINK = re.compile(r"\[\[([^\[\]|\n]+(?:\|(?:[^\[\]]|\[(?!\[)|\](?!\]))*)?)\]\]")
 TEMPLATE_NAME = re.compile(r"\{\{\s*([^|{}\n]*)")
+TABLE_SYNTAX = ("|", "!", "{|")
 HEADING = re.compile(r"^(={1,6})\s*(.+?)\s*\1\s*$")
 # headings found by a literal "\n=" prefix, which `re` scans for fast (text padded with "\n")
 SECTION_HEAD = re.compile(r"\n(={1,6})[ \t]*([^\n]+?)[ \t]*\1[ \t]*(?=\n)")
@@ -75,6 +80,8 @@ LIST_MARK = re.compile(r"^[*#:;]+[ \t]*", re.M)
 # a link to an upload under a namespace alias nobody listed (ltgwiki's `Attēls:`)
 MEDIA_TARGET = re.compile(r"\.(?:jpe?g|png|svg|gif|tiff?|webp|xcf|ogg|ogv|oga|webm|mp3|wav"
                           r"|flac|mid|pdf|djvu)\s*$", re.I)
+ARG_SPLIT = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
+NUMBER = re.compile(r"([-+−]?)(\d+)(\.\d+)?")
 INTERLANG = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}$")
 EMPTY_BRACKETS = re.compile(r"[(（\[【]\s*(?:[,;，；、:：/]\s*)*[)）\]】]")
 LEAD_PUNCT = re.compile(r"([(（])\s*[,;，；、:：]\s*")
@@ -82,16 +89,36 @@ TRAIL_PUNCT = re.compile(r"\s*[,;，；、]\s*([)）])")
 SPACES = re.compile(r"  +")
 ODD_SPACES = (("\t", " "), ("\u00a0", " "), ("\u2009", " "), ("\u202f", " "), ("\u200b", ""))
 BLANKS = re.compile(r"\n{3,}")
+LEAD_LINE_PUNCT = re.compile(r"^[ \t]*[，、,;；。．][ \t]*", re.M)
+LINE_BREAK = "\u2028"     # what <br> becomes until paragraphs are joined; then a newline
+CLOSING_PUNCT = set("，。、；：？！）」』》〉】,.;:?!)")
 
 # zhwiki templates that only carry converter rules (page-wide or group rules)
 CONVERTER_TEMPLATES = frozenset({"noteta", "notetag", "cgroup", "cgroup/core"})
-# Templates whose visible text is prose: name -> which positional argument(s) to keep.
+# Templates whose visible text is prose: name -> the arguments to keep, positional (int) or
+# named (str), in that order of preference within a group; the text MediaWiki shows.
 PROSE_TEMPLATES = {
     "lang": (2,), "link-en": (1,), "link-ja": (1,), "link-de": (1,), "link-fr": (1,),
     "ill": (1,), "interlanguage link": (1,), "tsl": (3,), "le": (1,), "nowrap": (1,),
     "nobr": (1,), "small": (1,), "big": (1,), "小": (1,), "convert": (1, 2), "cvt": (1, 2),
     "transl": (2,), "abbr": (1,), "lj": (1,), "翻譯名": (1,), "un": (1,), "sic": (1,),
+    "val": (1,), "nts": (1,), "ntsh": (1,), "num": (1,), "nihongo": (1,), "nihongo2": (1,),
+    "en": (1,), "lang-en": (1,), "zh": ("s", "t", 1), "zh-s": (1,), "zh-t": (1,),
+    "!": (), "=": (), "·": (), "dot": (), "•": (),
 }
+# shown literally by these "magic" templates
+LITERAL_TEMPLATES = {"!": "|", "=": "=", "·": " · ", "dot": " · ", "•": " • "}
+# Block quotations hold whole paragraphs (enwiki Template:Quote, Cquote, Quote box,
+# Blockquote; their zhwiki names): name -> where the quoted text is, in order of preference.
+QUOTE_TEMPLATES = {
+    "quote": ("text", "quote", 1), "blockquote": ("text", "quote", 1), "cquote": ("quote", "text", 1),
+    "quote box": ("quote", "text", 1), "quotebox": ("quote", "text", 1), "rquote": (2,),
+    "centered pull quote": ("quote", "text", 1), "pull quote": ("quote", "text", 1),
+    "quotation": ("text", "quote", 1), "poemquote": ("text", 1), "cquote2": ("quote", "text", 1),
+    "quote frame": ("quote", "text", 1), "引文": ("text", "quote", 1), "引言": ("text", "quote", 1),
+}
+# Parser functions that transform their one argument's text: `{{formatnum:3500000}}`.
+TEXT_FUNCTIONS = {"formatnum", "lc", "uc", "lcfirst", "ucfirst"}
 
 
 def _template_name(body: str, lang: Language) -> str:
@@ -107,28 +134,96 @@ def _template_name(body: str, lang: Language) -> str:
     return name
 
 
-def _prose_of_template(name: str, body: str) -> str | None:
-    """The text a prose-carrying template shows, or None to drop it."""
-    if name.startswith("lang-") and len(name) <= 12:
-        keep = (1,)
-    elif name.startswith("link-"):
-        keep = (1,)
+def _arguments(inner: str) -> tuple[list[str], dict[str, str]]:
+    """Positional and named arguments of a template body without braces and name, split
+    where MediaWiki splits them: at `|` outside nested `{{...}}` and `[[...]]`."""
+    parts, depth, start = [], 0, 0
+    for m in ARG_SPLIT.finditer(inner):
+        tok = m.group()
+        if tok in ("{{", "[["):
+            depth += 1
+        elif tok in ("}}", "]]"):
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            parts.append(inner[start:m.start()])
+            start = m.end()
+    parts.append(inner[start:])
+    positional, named = [], {}
+    for part in parts[1:]:
+        key, eq, value = part.partition("=")
+        if eq and "{{" not in key and "[[" not in key:   # any `=` makes an argument named
+            named[key.strip().casefold()] = value.strip()
+        else:
+            positional.append(part.strip())
+    return positional, named
+
+
+def _argument(key: int | str, positional: list[str], named: dict[str, str]) -> str | None:
+    if isinstance(key, str):
+        return named.get(key)
+    return named.get(str(key)) or (positional[key - 1] if key <= len(positional) else None)
+
+
+def _pick_arguments(keys: tuple, positional: list[str], named: dict[str, str], first: bool) -> list[str]:
+    """The non-empty arguments `keys` name; with `first`, only the first one present."""
+    found = [v for v in (_argument(k, positional, named) for k in keys) if v]
+    return found[:1] if first else found
+
+
+def _prose_of_template(name: str, body: str, lang: Language, counts: Counter) -> str | None:
+    """The text a prose-carrying template shows, or None to drop it. Templates nested in
+    the kept arguments are resolved the same way (`{{quote|{{lang|en|...}}}}`)."""
+    head, colon, rest = name.partition(":")
+    if colon and head in TEXT_FUNCTIONS:                  # {{formatnum:3500000}}
+        value = body[2:-2].split(":", 1)[1].split("|", 1)[0].strip()
+        if "{{" in value:
+            value = cut_templates(value, lang, counts)[0]
+        if head == "formatnum":
+            return _formatnum(value)
+        return value or None
+    block = name in QUOTE_TEMPLATES
+    if name == "as of":                                   # {{As of|2021|March}}
+        positional, named = _arguments(body[2:-2])
+        return _as_of(positional)
+    if name in LITERAL_TEMPLATES:
+        return LITERAL_TEMPLATES[name]
+    if block:
+        keys, first = QUOTE_TEMPLATES[name], True
+    elif name.startswith(("lang-", "link-")) and len(name) <= 12:
+        keys, first = (1,), False
     else:
-        keep = PROSE_TEMPLATES.get(name)
-    inner = body[2:-2]
-    if keep is None or "{{" in inner:
+        keys, first = PROSE_TEMPLATES.get(name), name == "zh"
+    if keys is None:
         return None
-    if "[[" not in inner:
-        # the common case needs no parser: positional arguments are the parts without `=`
-        args = [a.strip() for a in inner.split("|")[1:] if "=" not in a]
-        parts = [args[i - 1] for i in keep if i <= len(args)]
-        return " ".join(p for p in parts if p) or None
-    try:
-        tpl = mwparserfromhell.parse(body).filter_templates(recursive=False)[0]
-    except (IndexError, ValueError):
+    positional, named = _arguments(body[2:-2])
+    parts = _pick_arguments(keys, positional, named, first)
+    parts = [cut_templates(p, lang, counts)[0] if "{{" in p else p for p in parts]
+    text = " ".join(p.strip() for p in parts if p.strip())
+    if not text:
         return None
-    parts = [str(tpl.get(str(i)).value).strip() for i in keep if tpl.has(str(i))]
-    return " ".join(p for p in parts if p) or None
+    # a block quotation is its own paragraph, as <blockquote> renders
+    return f"\n\n{text}\n\n" if block else text
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+
+
+def _as_of(positional: list[str]) -> str | None:
+    """enwiki's {{As of|year|month|day}} shows "As of [day] [month] year"."""
+    year, month, day = (positional + ["", "", ""])[:3]
+    if month.isdigit() and 1 <= int(month) <= 12:
+        month = MONTHS[int(month) - 1]
+    return " ".join(["As of", *(p for p in (day, month, year) if p)]) if year else None
+
+
+def _formatnum(value: str) -> str | None:
+    """`{{formatnum:3500000}}` shows 3,500,000 (MediaWiki groups the integer part by three)."""
+    m = NUMBER.fullmatch(value.replace(",", ""))
+    if not m:
+        return value or None
+    sign, whole, frac = m.groups()
+    return f"{sign}{int(whole):,}{frac or ''}"
 
 
 def cut_templates(text: str, lang: Language, counts: Counter) -> tuple[str, bool]:
@@ -157,7 +252,7 @@ def cut_templates(text: str, lang: Language, counts: Counter) -> tuple[str, bool
                     disambig = True
                 if name in CONVERTER_TEMPLATES:
                     counts["converter_rules"] += 1
-                prose = _prose_of_template(name, body)
+                prose = _prose_of_template(name, body, lang, counts)
                 if prose:
                     out.append(prose)
     if depth:
@@ -169,28 +264,58 @@ def cut_templates(text: str, lang: Language, counts: Counter) -> tuple[str, bool
 
 
 def cut_tables(text: str, counts: Counter) -> str:
-    """Drop `{| ... |}` tables (nested) line by line; a table's cells are not prose."""
+    """Drop `{| ... |}` tables (nested) line by line; a table's cells are not prose.
+
+    A table closed by `</table>` is closed there. One never closed must not swallow the
+    rest of the article: a table does not run past a section heading, and when one
+    reaches a heading (or the end) unclosed, the text after its last table-syntax line
+    and a blank line is prose again (`unclosed_tables` counts it)."""
     if "{|" not in text:
         return text
-    out, depth = [], 0
+    out, depth, held = [], 0, []
     for line in text.split("\n"):
         s = line.lstrip(" :\t")
+        if depth and (HEADING.match(line) if line.startswith("=") else False):
+            out.extend(_recover(held, counts))
+            depth, held = 0, []
         if s.startswith("{|"):
             depth += 1
             if depth == 1:
                 counts["tables"] += 1
+                out.append("")           # a table ends the paragraph before it
             continue
         if depth:
-            if s.startswith("|}"):
+            if s.startswith("|}") or s.lower().startswith("</table"):
                 depth -= 1
+                held = []
+            else:
+                held.append(line)
             continue
         out.append(line)
+    if depth:
+        out.extend(_recover(held, counts))
     return "\n".join(out)
 
 
-def cut_sections(text: str, lang: Language) -> tuple[str, int]:
+def _recover(held: list[str], counts: Counter) -> list[str]:
+    """The prose after an unclosed table: from the first paragraph (a blank line, then a
+    line that is no table row or cell) after its last row."""
+    counts["unclosed_tables"] += 1
+    for i in range(len(held) - 1, 0, -1):
+        if held[i].lstrip(" :\t").startswith(TABLE_SYNTAX):
+            held = held[i + 1:]
+            break
+    for i, line in enumerate(held):
+        if not line.strip() and i + 1 < len(held) and held[i + 1].strip():
+            return held[i + 1:]
+    return []
+
+
+def cut_sections(text: str, lang: Language, counts: Counter | None = None) -> tuple[str, int]:
     """Drop sections titled References, See also, 参考文献, 外部链接 ... with their
-    subsections; return the text and how many were dropped."""
+    subsections; return the text and how many were dropped. Titles are folded to one
+    script first (參見, 参見 and 参见 are one title), and each dropped one is counted in
+    `counts` as `section:<folded title>`."""
     padded = "\n" + text + "\n"
     out, last, skip_level, dropped = [], 0, 0, 0
     for m in SECTION_HEAD.finditer(padded):
@@ -199,10 +324,12 @@ def cut_sections(text: str, lang: Language) -> tuple[str, int]:
             continue
         if skip_level:
             last, skip_level = m.start(), 0
-        title = normalize_name(re.sub(r"[\[\]'{}:：]", "", m.group(2)))
-        if title in lang.trailing_sections:
+        title = fold_title(re.sub(r"[\[\]'{}:：]", "", m.group(2)))
+        if is_trailing_title(title, lang.trailing_sections):
             out.append(padded[last:m.start()])
             skip_level, dropped = level, dropped + 1
+            if counts is not None:
+                counts[f"section:{title}"] += 1
     if not dropped:
         return text, 0
     if not skip_level:
@@ -279,7 +406,11 @@ def _protect_nowiki(text: str) -> str:
 
 
 def _lines(text: str, opts: CleanOptions, counts: Counter) -> str:
-    out = []
+    """One output line per paragraph, list item or kept heading; blank lines between
+    paragraphs. MediaWiki renders a single newline inside a paragraph as a space, so the
+    lines of one paragraph are joined (`_join`): no line starts with "。" or "，"."""
+    out: list[str] = []
+    in_paragraph = False            # whether out[-1] is a paragraph the next line continues
     for line in text.split("\n"):
         h = HEADING.match(line) if line.startswith("=") else None
         if h:
@@ -289,27 +420,53 @@ def _lines(text: str, opts: CleanOptions, counts: Counter) -> str:
             else:
                 counts["headings"] += 1
                 out.append("")           # a heading still ends a paragraph
+            in_paragraph = False
             continue
         s = line.strip()
         if not s or s.startswith(("|", "!", "----")) and not s.startswith("!!"):
             out.append("")
+            in_paragraph = False
             continue
-        s = LIST_MARK.sub("", s) if s[0] in "*#:;" else s
-        out.append(s)
+        if s[0] in "*#:;":               # a list item is a line of its own
+            out.append(LIST_MARK.sub("", s))
+            in_paragraph = False
+        elif in_paragraph:
+            out[-1] = _join(out[-1], s)
+        else:
+            out.append(s)
+            in_paragraph = True
     return "\n".join(out)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+
+
+def _join(left: str, right: str) -> str:
+    """Two lines of one paragraph: nothing next to CJK text or before closing punctuation
+    (a browser shows the newline as nothing there, CSS Text's segment-break rule), a space
+    elsewhere."""
+    if not left or not right:
+        return left + right
+    if _is_cjk(left[-1]) or _is_cjk(right[0]) or right[0] in CLOSING_PUNCT:
+        return left + right
+    return f"{left} {right}"
 
 
 def _tidy(text: str) -> str:
     for odd, plain in ODD_SPACES:       # str.replace beats str.translate on non-ASCII text
         if odd in text:
             text = text.replace(odd, plain)
-    text = SPACES.sub(" ", text)
+    text = SPACES.sub(" ", text.replace(LINE_BREAK, "\n"))
     prev = None
     while prev != text:
         prev = text
         text = EMPTY_BRACKETS.sub("", text)
         text = LEAD_PUNCT.sub(r"\1", text)
         text = TRAIL_PUNCT.sub(r"\1", text)
+    # a line cannot start with a comma or a full stop: what stood before it (a formula, an
+    # unknown template) was dropped
+    text = LEAD_LINE_PUNCT.sub("", text)
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if not ln or any(ch.isalnum() for ch in ln)]
     return BLANKS.sub("\n\n", "\n".join(lines)).strip()
@@ -334,14 +491,14 @@ def clean_wikitext(text: str, lang: Language, opts: CleanOptions = CleanOptions(
     text = _tags(text, opts, counts)
     text, tdis = cut_templates(text, lang, counts)
     text = cut_tables(text, counts)
-    text, n = cut_sections(text, lang)
+    text, n = cut_sections(text, lang, counts)
     counts["sections"] += n
     text, n = MAGIC.subn("", text)
     counts["magic_words"] += n
     text = cut_links(text, lang, counts)
     text = EXTERNAL.sub(lambda m: m.group(1) or "", text)
     text = QUOTES.sub("", text)
-    text = BR.sub("\n", text)
+    text = BR.sub(LINE_BREAK, text)
     text, n = ANY_TAG.subn("", text)
     counts["html_tags"] += n
     text = _lines(text, opts, counts)
@@ -351,4 +508,4 @@ def clean_wikitext(text: str, lang: Language, opts: CleanOptions = CleanOptions(
 
 COUNTED = ("templates", "refs", "tables", "files", "categories", "interlanguage_links",
            "comments", "galleries", "math", "code", "converter_rules", "sections",
-           "magic_words", "html_tags", "headings", "other")
+           "magic_words", "html_tags", "headings", "other", "unclosed_tables")

@@ -15,14 +15,18 @@ is yielded with `Page.error` set so the caller can log, count and skip it.
 from __future__ import annotations
 
 import bz2
+import logging
 import os
 import queue
+import re
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 from xml.etree.ElementTree import ParseError, XMLPullParser
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 18        # raw bytes read at a time
 OUT_CHUNK = 1 << 19    # decompressed bytes handed to the XML parser at a time
@@ -38,6 +42,24 @@ class DumpError(ValueError):
 
     def __reduce__(self):            # raised in a worker process, re-raised in the parent
         return type(self), (self.path, self.offset, self.what)
+
+
+class TruncatedDumpError(DumpError):
+    """The dump stops before its end: a compressed stream without its end marker, or XML
+    without its closing `</mediawiki>` (an interrupted download)."""
+
+
+class NotADumpError(ValueError):
+    """Well-formed XML that is not a MediaWiki export (an API response, another format)."""
+
+    def __init__(self, path, root: str):
+        self.path, self.root = str(path), root
+        super().__init__(f"{path}: not a MediaWiki export: its root element is <{root}>, not "
+                         "<mediawiki> (or a bare <page>). Fix: point data.wiki.dumps at a "
+                         "pages-articles dump from dumps.wikimedia.org or Special:Export")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.root)
 
 
 @dataclass
@@ -93,7 +115,7 @@ def _bz2_chunks(path, f, start: int, end: int | None) -> Iterator[tuple[bytes, i
             else:
                 raw = b""
     if started and not dec.eof:
-        raise DumpError(path, pos, "bz2 stream ends before its end-of-stream marker")
+        raise TruncatedDumpError(path, pos, "bz2 stream ends before its end-of-stream marker")
 
 
 def _gzip_chunks(path, f) -> Iterator[tuple[bytes, int]]:
@@ -108,7 +130,7 @@ def _gzip_chunks(path, f) -> Iterator[tuple[bytes, int]]:
         if out:
             yield out, pos
     if not dec.eof:
-        raise DumpError(path, pos, "gzip stream ends before its end marker")
+        raise TruncatedDumpError(path, pos, "gzip stream ends before its end marker")
 
 
 def prefetched(chunks: Iterator, depth: int = 4) -> Iterator:
@@ -207,22 +229,34 @@ def _siteinfo_from(elem, root_lang: str | None) -> dict:
     return info
 
 
+# a page exported alone (Special:Export of one page, a test fixture) without the <mediawiki> root
+BARE_PAGE = re.compile(rb"\A((?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?\s*)<page[\s>]")
+UNTERMINATED_SWITCH = "data.wiki.accept_unterminated: true"
+
+
 def iter_dump(path, *, start: int = 0, end: int | None = None, header: bytes | None = None,
-              progress=None, threaded: bool = False) -> Iterator[dict | Page]:
+              progress=None, threaded: bool = False, accept_unterminated: bool = False
+              ) -> Iterator[dict | Page]:
     """Yield the siteinfo dict (if any) and then each `Page`, streaming.
 
     With a byte range (multistream), `header` is the dump's first bz2 stream decompressed
     (`<mediawiki ...><siteinfo>...`): it is fed first so the range parses as a whole
     document, and `</mediawiki>` is added when the range stops before the file's end.
     `progress(raw_offset)` is called after each chunk. `threaded` decompresses in a
-    background thread (worth it when one process reads the whole dump).
+    background thread, overlapping decompression with parsing.
+
+    A bare `<page>` (no `<mediawiki>` root) is read as a one-page dump; any other root
+    raises `NotADumpError`. A dump that stops before its end (an interrupted download)
+    raises `TruncatedDumpError` with the number of complete pages read, unless
+    `accept_unterminated`: then those pages are kept and a final
+    `{"unterminated": what, "pages": n}` dict says so.
     """
     parser = XMLPullParser(events=("start", "end"))
-    root, depth, fed, pos = None, 0, 0, start
+    root, depth, fed, pos, pages, wrapped = None, 0, 0, start, 0, False
     lang_attr = "{http://www.w3.org/XML/1998/namespace}lang"
 
     def feed(data: bytes) -> Iterator[dict | Page]:
-        nonlocal root, depth
+        nonlocal root, depth, pages
         try:
             parser.feed(data)
             events = list(parser.read_events())
@@ -233,31 +267,51 @@ def iter_dump(path, *, start: int = 0, end: int | None = None, header: bytes | N
                 depth += 1
                 if root is None:
                     root = elem
+                    if _local(elem.tag) != "mediawiki":
+                        raise NotADumpError(path, _local(elem.tag))
                 continue
             depth -= 1
             if depth != 1:
                 continue
             tag = _local(elem.tag)
             if tag == "page":
+                pages += 1
                 yield _page_from(elem)
             elif tag == "siteinfo":
                 yield _siteinfo_from(elem, root.get(lang_attr))
             root.clear()             # flat memory: drop every finished child of <mediawiki>
 
+    def unterminated(what: str, offset: int) -> Iterator[dict]:
+        if not accept_unterminated:
+            raise TruncatedDumpError(path, offset, f"{what}, after {pages} complete pages (an "
+                                     f"interrupted download?); set {UNTERMINATED_SWITCH} to "
+                                     f"keep those {pages} pages") from None
+        log.warning("%s: %s at byte offset %d; keeping the %d complete pages read "
+                    "(accept_unterminated)", path, what, offset, pages)
+        yield {"unterminated": what, "pages": pages}
+
     if header is not None:
         yield from feed(header)
     chunks = byte_chunks(path, start, end)
-    for data, pos in (prefetched(chunks) if threaded else chunks):
-        fed += len(data)
-        yield from feed(data)
-        if progress is not None:
-            progress(pos)
-    if header is not None and end is not None and end < os.path.getsize(path):
+    try:
+        for data, pos in (prefetched(chunks) if threaded else chunks):
+            if not fed and header is None and (m := BARE_PAGE.match(data)):
+                data, wrapped = data[:m.end(1)] + b"<mediawiki>" + data[m.end(1):], True
+            fed += len(data)
+            yield from feed(data)
+            if progress is not None:
+                progress(pos)
+    except TruncatedDumpError as e:
+        yield from unterminated(e.what, e.offset)
+        return
+    if wrapped or header is not None and end is not None and end < os.path.getsize(path):
         yield from feed(b"</mediawiki>")
     try:
         parser.close()
     except ParseError as e:
-        raise DumpError(path, pos, f"XML ends early ({e}; {fed} bytes decompressed)") from None
+        if header is not None or root is None:
+            raise DumpError(path, pos, f"XML ends early ({e}; {fed} bytes decompressed)") from None
+        yield from unterminated(f"XML ends before </mediawiki> ({e}; {fed} bytes decompressed)", pos)
 
 
 def read_siteinfo(path) -> dict | None:

@@ -7,7 +7,8 @@ stats. Parsing bytes is `dump`'s job, cleaning wikitext `clean`'s.
 Parallelism (`threads`): a multistream dump with its index is split by byte ranges, and
 each of `threads` worker processes decompresses, parses and cleans its own ranges; this
 scales with cores. Any other dump is read by the main process (bz2 decompression, which
-costs about as much as cleaning, runs in a thread beside the XML parser) while
+costs about as much as cleaning, runs in a thread beside the XML parser, at one process
+too: bz2 releases the GIL, so a single-stream .xml.bz2 costs little more than its XML) while
 `threads - 1` workers clean batches of pages; that is about 2x at 2 threads and bounded by
 the reader beyond. At most two tasks per worker are in flight, which keeps memory flat
 however large the dump, and results are written in dump order, so the output does not
@@ -45,6 +46,8 @@ DISAMBIG_TITLE = ("(disambiguation)", "（消歧义）", "（消歧義）", "(�
 BATCH_CHARS = 500_000          # wikitext per task sent to a worker
 ROW_GROUP_CHARS = 4_000_000   # clean text per Parquet row group
 MAX_BAD_LISTED = 200
+SECTIONS_KEY = "_sections"     # per-title counts of dropped trailing sections, not a column
+SCRIPT_SAMPLE_ROWS = 200       # kept articles whose script is compared with the language
 
 
 # --- one page -------------------------------------------------------------------------
@@ -77,6 +80,7 @@ def process_page(page: Page, lang: Language, opts: CleanOptions) -> tuple[dict |
         return None, "empty_after_cleaning"
     row = {"id": page.id, "title": page.title, "url": lang.url(page.id), "text": text}
     row.update({f"removed_{k}": counts.get(k, 0) for k in COUNTED})
+    row[SECTIONS_KEY] = {k[len("section:"):]: v for k, v in counts.items() if k.startswith("section:")}
     return row, "kept"
 
 
@@ -89,6 +93,7 @@ class Batch:
         self.bad: list[dict] = []
         self.chars_in = 0
         self.raw_bytes = 0
+        self.sections: Counter = Counter()
 
     def add(self, page: Page, lang: Language, opts: CleanOptions) -> None:
         self.chars_in += len(page.text or "")
@@ -102,6 +107,7 @@ class Batch:
             log.warning("skipping bad page id=%s title=%r: %s", page.id, page.title, page.error)
             self.bad.append({"id": page.id, "title": page.title, "error": page.error})
         if row is not None:
+            self.sections.update(row.pop(SECTIONS_KEY))
             self.rows.append(row)
 
 
@@ -227,7 +233,8 @@ def _header_siteinfo(header: bytes) -> dict | None:
 
 def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1,
                  keep_headings=False, keep_math=False, keep_code=False,
-                 variant="zh-hans", progress=True, index=None) -> dict:
+                 variant="zh-hans", progress=True, index=None,
+                 accept_unterminated=False) -> dict:
     """Extract the main-namespace articles of a MediaWiki dump to Parquet.
 
     `language=None` takes it from `<siteinfo>` (dbname `zhwiki` -> zh), else "zh".
@@ -236,7 +243,9 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     (`...-multistream-index.txt.bz2`); by default one beside the dump is used when
     present; `index=False` reads the dump serially. Output columns: id, title, url, text
     and `removed_<what>` counts (see `clean.COUNTED`). Returns the stats also written to
-    `stats_json`. Nothing is written when the dump is corrupt (`DumpError`).
+    `stats_json`. Nothing is written when the dump is corrupt (`DumpError`), truncated
+    (`TruncatedDumpError`, unless `accept_unterminated` keeps its complete pages), not a
+    MediaWiki export (`NotADumpError`), or when no article survives (`NoArticlesError`).
     """
     path = str(dump_path)
     if not Path(path).is_file():
@@ -251,11 +260,14 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     t0 = time.perf_counter()
     size = os.path.getsize(path)
     bar = _progress(size, progress)
+    notes: dict = {}
     if index is not None:
         siteinfo, tasks = _multistream_tasks(path, index)
     else:
-        # the siteinfo sits at the head: peek at it so the language is known up front
-        siteinfo, tasks = _peek_siteinfo(path), _serial_tasks(path, bar, threaded=threads > 1)
+        # the siteinfo sits at the head: peek at it so the language is known up front;
+        # decompression always runs in a thread beside the parser (bz2 releases the GIL)
+        siteinfo = _peek_siteinfo(path, accept_unterminated)
+        tasks = _serial_tasks(path, bar, accept_unterminated, notes)
     lang = build_language(language, siteinfo)
     log.info("extracting %s as language %r (siteinfo: %s), %d process(es)%s", path, lang.code,
              code_from_siteinfo(siteinfo) if siteinfo else "none", threads,
@@ -270,6 +282,16 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
+    scripts = stats.pop("scripts")
+    if not stats["pages_kept"]:
+        Path(out_parquet).unlink(missing_ok=True)
+        raise NoArticlesError(path, stats)
+    if notes:
+        stats["unterminated"] = notes
+    warning = script_mismatch(lang.code, scripts) if language is None and siteinfo else None
+    if warning:
+        log.warning("%s: %s", path, warning)
+        stats["language_warning"] = warning
     stats.update({
         "dump": path, "dump_bytes": size, "language": lang.code, "variant": variant,
         "siteinfo": bool(siteinfo), "multistream_index": str(index) if index else None,
@@ -283,24 +305,89 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     return stats
 
 
-def _peek_siteinfo(path: str) -> dict | None:
-    for item in iter_dump(path):
-        return item if isinstance(item, dict) else None
+def _peek_siteinfo(path: str, accept_unterminated: bool) -> dict | None:
+    for item in iter_dump(path, accept_unterminated=accept_unterminated):
+        return item if isinstance(item, dict) and "unterminated" not in item else None
     return None
 
 
-def _serial_tasks(path: str, bar, threaded: bool) -> Iterator[tuple]:
+def _serial_tasks(path: str, bar, accept_unterminated: bool, notes: dict) -> Iterator[tuple]:
     stream = iter_dump(path, progress=lambda pos: bar.update(pos / 1e6 - bar.n),
-                       threaded=threaded)
-    pages = (item for item in stream if isinstance(item, Page))
-    for batch in _page_batches(pages):
+                       threaded=True, accept_unterminated=accept_unterminated)
+
+    def pages() -> Iterator[Page]:
+        for item in stream:
+            if isinstance(item, Page):
+                yield item
+            elif "unterminated" in item:
+                notes.update(item)
+    for batch in _page_batches(pages()):
         yield _clean_pages, (batch,)
+
+
+class NoArticlesError(ValueError):
+    """A dump from which no article survives: failing here names the file and why, instead
+    of an empty corpus that a later stage blames on its own input."""
+
+    def __init__(self, path: str, stats: dict):
+        self.path, self.stats = path, stats
+        why = (", ".join(f"{k} {v}" for k, v in stats["dropped"].items())
+               if stats["pages_seen"] else "it holds no <page> at all")
+        bad = "; ".join(f"{b['title']!r}: {b['error']}" for b in stats["bad_page_list"][:3])
+        super().__init__(f"{path}: no article survives extraction ({stats['pages_seen']} pages "
+                         f"read; dropped: {why}){'; bad pages: ' + bad if bad else ''}. Fix: "
+                         "check that data.wiki.dumps points at a pages-articles dump of "
+                         "main-namespace articles")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.stats)
+
+
+# --- is the text in the language the siteinfo says? ------------------------------------
+
+#: the script a wiki's articles are written in, where it is not Latin
+SCRIPT_OF = {**dict.fromkeys(("zh", "zh-yue", "yue", "wuu", "gan", "zh-classical", "lzh",
+                              "ja"), "han"),
+             **dict.fromkeys(("ru", "bg", "uk", "be", "sr", "mk", "kk", "ky", "tg", "mn",
+                              "ba", "tt", "cv", "ce", "os", "sah", "be-tarask"), "cyrillic")}
+#: scripts this check does not know: no opinion on these wikis
+OTHER_SCRIPT_WIKIS = {"ko", "ar", "fa", "he", "hi", "th", "el", "ka", "hy", "ur", "bn", "ta",
+                      "te", "ml", "mr", "ne", "si", "km", "my", "lo", "am", "gu", "kn", "pa"}
+
+
+def script_counts(text: str) -> Counter:
+    counts: Counter = Counter()
+    for ch in text:
+        if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\u3040" <= ch <= "\u30ff":
+            counts["han"] += 1
+        elif "\u0400" <= ch <= "\u04ff":
+            counts["cyrillic"] += 1
+        elif ch.isascii() and ch.isalpha() or "\u00c0" <= ch <= "\u024f":
+            counts["latin"] += 1
+    return counts
+
+
+def script_mismatch(code: str, scripts: Counter) -> str | None:
+    """A warning when the articles are mostly in another script than the language taken
+    from the siteinfo expects (DBpedia's zh minidump wraps a zhwiki page in an enwiki
+    header): its namespace names and URLs would be the wrong wiki's."""
+    if code in OTHER_SCRIPT_WIKIS or not sum(scripts.values()):
+        return None
+    expected = SCRIPT_OF.get(code, "latin")
+    seen, n = scripts.most_common(1)[0]
+    if seen == expected or n < 0.5 * sum(scripts.values()):
+        return None
+    return (f"the siteinfo says language {code!r} ({expected} script) but the articles are "
+            f"mostly in {seen} script; set data.wiki.language to the dump's language so "
+            "names and article URLs are that wiki's")
 
 
 def _write(path: str, out_parquet, batches: Iterable[Batch], bar, *, multistream: bool) -> dict:
     reasons: Counter = Counter()
     removed: Counter = Counter()
     bad: list[dict] = []
+    sections: Counter = Counter()
+    scripts: Counter = Counter()
     kept = chars_in = chars_out = 0
     with atomic_output(out_parquet) as tmp:
         with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
@@ -315,6 +402,9 @@ def _write(path: str, out_parquet, batches: Iterable[Batch], bar, *, multistream
                     writer.write_table(pa.Table.from_pylist(buffered, schema=SCHEMA))
                     buffered, buffered_chars = [], 0
                 reasons.update(batch.reasons)
+                sections.update(batch.sections)
+                for row in batch.rows[: max(0, SCRIPT_SAMPLE_ROWS - kept)]:
+                    scripts.update(script_counts(row["text"][:1000]))
                 bad.extend(batch.bad[: MAX_BAD_LISTED - len(bad)])
                 kept += len(batch.rows)
                 chars_in += batch.chars_in
@@ -332,7 +422,8 @@ def _write(path: str, out_parquet, batches: Iterable[Batch], bar, *, multistream
     return {"pages_seen": seen, "pages_kept": kept, "dropped": dropped,
             "bad_pages": reasons.get("bad_page", 0), "bad_page_list": bad,
             "removed": dict(sorted(removed.items())), "chars_in": chars_in,
-            "chars_out": chars_out}
+            "chars_out": chars_out, "sections_dropped": dict(sections.most_common()),
+            "scripts": scripts}
 
 
-__all__ = ["extract_dump", "process_page", "DumpError", "SCHEMA"]
+__all__ = ["extract_dump", "process_page", "DumpError", "NoArticlesError", "SCHEMA"]

@@ -11,6 +11,7 @@ from the zhwiki siteinfo API (`namespacealiases`, `magicwords`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -55,18 +56,25 @@ BUILTIN_DISAMBIG_TEMPLATES: dict[str, tuple[str, ...]] = {
            "人名消歧义", "人名消歧義", "地名消歧义", "地名消歧義", "消歧义页", "消歧義頁"),
 }
 
-#: level-2 sections at the end of an article that hold no prose.
+#: sections at the end of an article that hold no prose (zhwiki and enwiki conventions,
+#: Manual of Style/Layout "Standard appendices"). zh titles are listed in Simplified script:
+#: a title is folded to it (`fold_title`) before it is looked up, so 參見, 参見 and 参见 match.
 BUILTIN_TRAILING_SECTIONS: dict[str, tuple[str, ...]] = {
     "en": ("references", "notes", "footnotes", "citations", "sources", "bibliography",
            "external links", "see also", "further reading", "notes and references",
            "references and notes", "works cited", "other websites", "related pages",
-           "external link", "reference", "note"),
-    "zh": ("参考文献", "參考文獻", "参考资料", "參考資料", "参考来源", "參考來源", "参考", "參考",
-           "注释", "註釋", "注解", "註解", "脚注", "腳註", "注释与参考", "来源", "來源",
-           "外部链接", "外部連結", "外部鏈接", "外部連接", "外部链接与参考", "参见", "參見",
-           "参看", "參看", "相关条目", "相關條目", "延伸阅读", "延伸閱讀", "扩展阅读", "擴展閱讀",
-           "参考书目", "參考書目", "引用", "备注", "備註"),
+           "external link", "reference", "note", "general references", "explanatory notes",
+           "reference notes", "cited sources", "works consulted", "primary sources",
+           "secondary sources", "online sources", "sources and further reading",
+           "notes and citations", "citations and notes", "selected bibliography"),
+    "zh": ("参考文献", "参考资料", "参考来源", "参考", "注释", "注解", "脚注", "注脚", "注记",
+           "附注", "备注", "来源", "资料来源", "外部链接", "外部连结", "外部连接", "外部链结",
+           "相关链接", "站外链接", "外部网站", "相关网站", "参考网址", "参考网站",
+           "参见", "参看", "相关条目", "延伸阅读", "扩展阅读", "扩充阅读", "进阶阅读", "延申阅读",
+           "参考书目", "书目", "研究书目", "参考书籍", "引用", "引用文献", "注释与参考"),
 }
+#: what joins two appendix titles into one ("註釋及参考資料", "Notes and references")
+TITLE_JOINERS = re.compile(r"\s*(?:及|与|和|暨|、|/|&|\band\b|,)\s*")
 
 _DBNAME = re.compile(r"^([a-z][a-z0-9_-]*?)wiki$")
 
@@ -74,6 +82,31 @@ _DBNAME = re.compile(r"^([a-z][a-z0-9_-]*?)wiki$")
 def normalize_name(name: str) -> str:
     """MediaWiki compares namespace names case-insensitively with `_` equal to space."""
     return " ".join(name.replace("_", " ").split()).casefold()
+
+
+@functools.lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # the data stage's converter (wiki_convert); loaded once, only when needed
+
+    return opencc.OpenCC("t2s")
+
+
+@functools.lru_cache(maxsize=4096)
+def fold_title(title: str) -> str:
+    """A section title in one script and case, for lookup: real zhwiki titles mix scripts
+    (参見, 註釋及参考資料), so they are converted to Simplified first."""
+    name = normalize_name(title)
+    if any("\u3400" <= ch <= "\u9fff" for ch in name):
+        name = _t2s().convert(name).replace(" ", "")
+    return name
+
+
+def is_trailing_title(folded: str, titles: frozenset[str]) -> bool:
+    """A listed appendix title, or several joined (注释及参考资料, notes and references)."""
+    if folded in titles:
+        return True
+    parts = [p for p in TITLE_JOINERS.split(folded) if p]
+    return len(parts) > 1 and all(p in titles for p in parts)
 
 
 @dataclass(frozen=True)
@@ -128,6 +161,6 @@ def build_language(code: str | None, siteinfo: dict | None = None) -> Language:
         redirect_words=merged(BUILTIN_REDIRECTS),
         disambig_words=merged(BUILTIN_DISAMBIG_WORDS),
         disambig_templates=frozenset(normalize_name(t) for t in merged(BUILTIN_DISAMBIG_TEMPLATES)),
-        trailing_sections=frozenset(normalize_name(t) for t in merged(BUILTIN_TRAILING_SECTIONS)),
+        trailing_sections=frozenset(fold_title(t) for t in merged(BUILTIN_TRAILING_SECTIONS)),
         base_url=base or f"https://{code}.wikipedia.org",
     )
