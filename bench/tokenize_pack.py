@@ -1,6 +1,7 @@
-"""Tokens/s of tokenize-and-pack against raw batched tokenizer calls on the same text.
+"""Tokens/s of the mix and of tokenize-and-pack against raw batched tokenizer calls.
 
     .venv/bin/python bench/tokenize_pack.py [--tokenizer DIR] [--copies 8] [--seq-len 2048]
+                                            [--sources 3]
 
 Text: the real English web text of ../shared/real-data/hiyouga+LLaMA-Factory/c4_demo.jsonl
 (300 C4 documents), repeated `--copies` times; a synthetic text when that file is absent.
@@ -18,6 +19,13 @@ baseline's tokens/s (wall time; on 1 process also CPU time, which a loaded share
 disturbs less); the target is >= 0.8 against `encode_batch_fast`. tokenize-and-pack's time
 includes everything it does: loading the tokenizer, reading Parquet, EOS, packing, writing
 the Parquet rows and meta, and (N > 1) starting its worker processes.
+
+With `--sources K` (default 3) the text is first dealt round-robin into K source files of
+K languages (weights 1 each) and `mix_corpora` mixes them (counting every document's
+tokens, drawing the held-out sets, writing the mix); its ratio is the raw tokenizer's time
+over the mix's on the same documents (the mix counts lengths only, so the baseline is
+`encode_batch_fast` too). Tokenize-and-pack then packs the mix's training text, and the
+baselines encode that same text.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ sys.path.insert(0, str(REPO))
 C4 = REPO.parent / "shared" / "real-data" / "hiyouga+LLaMA-Factory" / "c4_demo.jsonl"
 
 from secateurs.io import write_parquet  # noqa: E402
+from secateurs.data.mix import mix_corpora  # noqa: E402
 from secateurs.data.packing import tokenize_and_pack  # noqa: E402
 from secateurs.data.tokens import load_tokenizer  # noqa: E402
 
@@ -84,6 +93,46 @@ def interleaved_best(repeats: int, fns: dict) -> dict[str, dict]:
     return best
 
 
+LANGUAGES = ("en", "es", "bg", "zh", "ru", "fr", "de", "it")
+
+
+def bench_mix(texts: list[str], tok_dir: Path, work: Path, args) -> list[str]:
+    """Time the mix of `args.sources` sources against raw lengths of the same documents;
+    return the mix's training text (what tokenize-and-pack gets in the workflow)."""
+    import pyarrow.parquet as pq
+
+    backend = load_tokenizer(tok_dir).backend_tokenizer
+    sources = {}
+    for k in range(args.sources):
+        path = work / f"source{k}.parquet"
+        write_parquet([{"text": t} for t in texts[k::args.sources]], path)
+        sources[f"source{k}"] = {"path": path, "language": LANGUAGES[k], "weight": 1}
+    chunks = batches(texts, args.batch_size)
+    for threads in args.threads:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false" if threads == 1 else "true"
+
+        def mix():
+            mix_corpora(sources, tok_dir, work / "mix", heldout_docs=10, seed=0, threads=threads,
+                        batch_size=args.batch_size)
+            return 0
+
+        def raw_lengths():
+            return sum(len(e) for c in chunks for e in backend.encode_batch_fast(c))
+
+        best = interleaved_best(args.repeats, {"fast": raw_lengths, "mix": mix})
+        ratio = best["fast"]["wall"] / best["mix"]["wall"]
+        tokens = best["fast"]["tokens"]
+        print(f"\nmix of {args.sources} sources, processes={threads}: "
+              f"{tokens / best['mix']['wall'] / 1e6:.2f} M tokens/s counted, "
+              f"encode_batch_fast {tokens / best['fast']['wall'] / 1e6:.2f} M tokens/s")
+        print(f"  ratio mix / encode_batch_fast = {ratio:.2f} (target >= 0.8)")
+        if threads == 1:
+            print(f"  CPU-time ratio mix / encode_batch_fast = "
+                  f"{best['fast']['cpu'] / best['mix']['cpu']:.2f}")
+    train = pq.read_table(work / "mix" / "train.parquet", columns=["text"])
+    return train.column("text").to_pylist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokenizer", help="a Hugging Face fast tokenizer directory")
@@ -92,6 +141,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sources", type=int, default=3, help="sources (languages) mixed first")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +150,7 @@ def main() -> None:
         tok_dir = tokenizer_dir(args.tokenizer, texts, work)
         tokenizer = load_tokenizer(tok_dir)
         backend = tokenizer.backend_tokenizer
+        texts = bench_mix(texts, tok_dir, work, args)
         write_parquet([{"text": t} for t in texts], work / "train.parquet")
         chunks = batches(texts, args.batch_size)
         print(f"{len(texts)} documents, {sum(map(len, texts)) / 1e6:.1f} M characters, "

@@ -8,7 +8,9 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import coerce_overrides, is_gguf, looks_local, resolve, validate_config
+from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
+from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
+from secateurs.data import sources as data_sources
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path, package_code_digest
 
@@ -19,17 +21,30 @@ coerce_overrides(config)
 validate_config(config, f"{BASEDIR}/secateurs/schema.yaml", basedir=BASEDIR)
 validate(config, "../secateurs/schema.yaml")
 
-MODELS = ["base", "pruned", "healed", "chat"]
+
+def check_data_sources():
+    """What the schema cannot say about data.sources (an unknown language), before any job."""
+    demo = config["base_model"]["source"] == "demo"
+    problems = data_sources.check_sources(config["data"], demo=demo)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+check_data_sources()
+
+# The models this run makes: a recipe may skip pruning, healing or chat (`enabled: false`).
+MODELS = run_models(config)
 
 
 wildcard_constraints:
     model="|".join(MODELS),
     dump=r"[A-Za-z0-9_.\-]+",
+    source=r"[A-Za-z0-9_.\-]+",
 
 
 def track_package_code():
-    """Give every script rule a `code` param: the digest of the secateurs modules its
-    script imports (secateurs.workflow.package_code_digest), so changing a stage's logic
+    """Add to the params of every script-run step the digest of the secateurs modules its
+    script imports (secateurs.workflow.package_code_digest). Changing a stage's logic then
     reruns that stage and its dependents, and a change elsewhere reruns nothing."""
     for each in workflow.rules:
         if each.script:
@@ -63,13 +78,17 @@ def tokenizer_dir():
     return "results/demo/tokenizer" if is_demo() else base_model_dir()
 
 
+def model_path(model):
+    return base_model_dir() if model == "base" else f"results/models/{model}"
+
+
 def model_dir(wildcards):
-    return {
-        "base": base_model_dir(),
-        "pruned": "results/models/pruned",
-        "healed": "results/models/healed",
-        "chat": "results/models/chat",
-    }[wildcards.model]
+    return model_path(wildcards.model)
+
+
+def stage_input(stage):
+    """The model a training stage starts from (the base one when earlier stages are skipped)."""
+    return model_path(input_model(config, stage))
 
 
 def model_access():
@@ -77,10 +96,35 @@ def model_access():
     return {k: config["base_model"][k] for k in ("allow_pickle", "trust_remote_code")}
 
 
-def wiki_articles():
-    return expand(
-        "results/data/wiki/{dump}/simplified.parquet", dump=config["data"]["wiki"]["dumps"]
-    )
+def source_text(name):
+    """The filtered text of one data source: a wiki's converted articles or a text sample."""
+    kind = config["data"]["sources"][name]["kind"]
+    return f"results/data/{kind}/{name}/text.parquet"
+
+
+def source_texts():
+    """Every source's text, in config order (the mix and the demo tokenizer read them)."""
+    return [source_text(name) for name in config["data"]["sources"]]
+
+
+def wiki_dump(wildcards):
+    return local_path(config["data"]["sources"][wildcards.source]["path"])
+
+
+def text_sample_inputs(wildcards):
+    """A local dataset (tracked), and the base tokenizer when it measures the budget."""
+    source = config["data"]["sources"][wildcards.source]
+    inputs = {}
+    if looks_local(source["path"]):
+        inputs["data"] = local_path(source["path"])
+    if source["length_column"] is None and source["token_budget"] is not None:
+        inputs["tokenizer"] = tokenizer_dir()
+    return inputs
+
+
+def text_sample_path(wildcards, input):
+    """The local dataset when there is one, else the hub id."""
+    return input.get("data", config["data"]["sources"][wildcards.source]["path"])
 
 
 def training_settings(section):
@@ -103,11 +147,6 @@ def training_resources(rule_name, section):
 def distill_teacher(wildcards):
     """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
-
-
-def cosmopedia_source(wildcards, input):
-    """The local sample file when there is one (tracked as input), else the hub id."""
-    return input[0] if input else config["data"]["cosmopedia"]["source"]
 
 
 def without(section, *keys):
@@ -159,14 +198,65 @@ def drop_benchmarks_of_cached_rules():
 
 
 def all_outputs():
-    return [
-        *expand("results/eval/{model}.json", model=MODELS),
-        "results/report/summary.md",
-        "results/prune/mergekit.yaml",
-    ]
+    pruning = ["results/prune/mergekit.yaml"] if stage_enabled(config, "prune") else []
+    return [*expand("results/eval/{model}.json", model=MODELS), "results/report/summary.md",
+            *pruning]
+
+
+def report_inputs():
+    """The pruning plan, heatmap and training logs of the stages this run has."""
+    inputs = {}
+    if stage_enabled(config, "prune"):
+        inputs.update(plan="results/prune/plan.json", heatmap="results/prune/heatmap.png")
+    if stage_enabled(config, "heal"):
+        inputs["heal_log"] = "results/train_logs/heal.csv"
+        inputs["recovery"] = "results/train_logs/heal_recovery.csv"
+    if stage_enabled(config, "chat"):
+        inputs["chat_log"] = "results/train_logs/chat.csv"
+    return inputs
+
+
+def report_figures():
+    """The loss plot when a stage trained, the layer-score heatmap when pruning ran."""
+    figures = {}
+    if stage_enabled(config, "heal") or stage_enabled(config, "chat"):
+        figures["loss"] = report(
+            "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
+        )
+    if stage_enabled(config, "heal"):
+        figures["recovery"] = report(
+            "results/report/recovery.png",
+            caption="../config/report/recovery.rst",
+            category="Training",
+        )
+    if stage_enabled(config, "prune"):
+        figures["scores"] = report(
+            "results/report/layer_scores.png",
+            caption="../config/report/heatmap.rst",
+            category="Pruning",
+        )
+    return figures
 
 
 def print_summary():
     summary = Path("results/report/summary.md")
     if summary.exists():
         print(f"\n{summary.read_text(encoding='utf-8')}")
+
+
+def evaluate_settings():
+    """The evaluate section with benchmarks_dir resolved against the workflow directory."""
+    settings = dict(config["evaluate"])
+    if settings["benchmarks_dir"]:
+        settings["benchmarks_dir"] = local_path(settings["benchmarks_dir"])
+    return settings
+
+
+def benchmark_files(wildcards):
+    """The local files the lm-eval tasks read, so a changed file reruns evaluation."""
+    from secateurs.benchmark_sources import source_files
+
+    root = config["evaluate"]["benchmarks_dir"]
+    names = [t["name"] for t in config["evaluate"]["tasks"]]
+    rels = {rel.partition("::")[0] for n in names for rel in (source_files(n) or {}).values()}
+    return sorted(local_path(str(Path(root) / rel)) for rel in rels) if root else []

@@ -1,23 +1,25 @@
-# Healing corpus: zhwiki -> plain text -> Simplified script; Cosmopedia sample; the 2:1
-# token mix with held-out sets; tokenized and packed with the base model's tokenizer.
+# Healing corpus: every source of data.sources is its own job (a MediaWiki dump extracted,
+# converted when it names an OpenCC profile, and filtered; or a text dataset sampled to a
+# token budget), then the token mix of all sources with held-out sets per language,
+# tokenized and packed with the base model's tokenizer.
 
 
 rule wiki_extract:
     input:
-        dump=lambda w: local_path(config["data"]["wiki"]["dumps"][w.dump]),
+        dump=wiki_dump,
     output:
-        articles="results/data/wiki/{dump}/articles.parquet",
-        stats="results/data/wiki/{dump}/extract_stats.json",
+        articles="results/data/wiki/{source}/articles.parquet",
+        stats="results/data/wiki/{source}/extract_stats.json",
     params:
-        settings=without(config["data"]["wiki"], "dumps", "threads"),
-    threads: config["data"]["wiki"]["threads"]
+        settings=lambda w: data_sources.extract_settings(config["data"], w.source),
+    threads: lambda w: config["data"]["sources"][w.source]["threads"]
     cache: cached_when_enabled()
     resources:
         **resources_for("wiki_extract"),
     log:
-        "logs/wiki_extract/{dump}.log",
+        "logs/wiki_extract/{source}.log",
     benchmark:
-        "benchmarks/wiki_extract/{dump}.tsv"
+        "benchmarks/wiki_extract/{source}.tsv"
     conda:
         "../envs/data.yaml"
     script:
@@ -26,56 +28,56 @@ rule wiki_extract:
 
 rule wiki_convert:
     input:
-        articles="results/data/wiki/{dump}/articles.parquet",
+        articles="results/data/wiki/{source}/articles.parquet",
     output:
-        articles="results/data/wiki/{dump}/simplified.parquet",
-        stats="results/data/wiki/{dump}/convert_stats.json",
+        articles="results/data/wiki/{source}/text.parquet",
+        stats="results/data/wiki/{source}/convert_stats.json",
     params:
-        settings=config["data"]["convert"],
+        settings=lambda w: data_sources.convert_settings(config["data"], w.source),
     cache: cached_when_enabled()
     resources:
         **resources_for("wiki_convert"),
     log:
-        "logs/wiki_convert/{dump}.log",
+        "logs/wiki_convert/{source}.log",
     benchmark:
-        "benchmarks/wiki_convert/{dump}.tsv"
+        "benchmarks/wiki_convert/{source}.tsv"
     conda:
         "../envs/data.yaml"
     script:
         "../scripts/wiki_convert.py"
 
 
-rule cosmopedia_sample:
+rule text_sample:
     input:
-        local_inputs(config["data"]["cosmopedia"]["source"]),
+        unpack(text_sample_inputs),
     output:
-        sample="results/data/cosmopedia/sample.parquet",
-        stats="results/data/cosmopedia/stats.json",
+        sample="results/data/text/{source}/text.parquet",
+        stats="results/data/text/{source}/stats.json",
     params:
-        settings=config["data"]["cosmopedia"],
-        source=cosmopedia_source,
-    cache: cached_when_enabled()
+        settings=lambda w: data_sources.text_settings(config["data"], w.source),
+        source=text_sample_path,
+    cache: cached_when_enabled(reads_base_model=True)
     resources:
-        **resources_for("cosmopedia_sample"),
+        **resources_for("text_sample"),
     log:
-        "logs/cosmopedia_sample/sample.log",
+        "logs/text_sample/{source}.log",
     benchmark:
-        "benchmarks/cosmopedia_sample/sample.tsv"
+        "benchmarks/text_sample/{source}.tsv"
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/cosmopedia_sample.py"
+        "../scripts/text_sample.py"
 
 
 rule mix:
     input:
-        english="results/data/cosmopedia/sample.parquet",
-        chinese=wiki_articles(),
+        texts=source_texts(),
         tokenizer=tokenizer_dir(),
     output:
         directory("results/data/mix"),
     params:
         settings=config["data"]["mix"],
+        sources=data_sources.mix_sources(config["data"]),
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
     resources:

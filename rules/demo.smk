@@ -5,8 +5,7 @@
 
 rule demo_tokenizer:
     input:
-        english="results/data/cosmopedia/sample.parquet",
-        chinese=wiki_articles(),
+        texts=source_texts(),
     output:
         directory("results/demo/tokenizer"),
     params:

@@ -1,15 +1,16 @@
-# Perplexity on the held-out English and Chinese text and sample generations for every
-# model, then the report: table, plots, the plan and the sample answers.
+# Perplexity and bits per byte on the held-out English and Chinese text, lm-eval tasks
+# and sample generations for every model, then the report: table, plots, the plan and the sample answers.
 
 
 rule evaluate:
     input:
         model=model_dir,
         mix="results/data/mix",
+        benchmarks=benchmark_files,
     output:
         "results/eval/{model}.json",
     params:
-        settings=config["evaluate"],
+        settings=evaluate_settings(),
         access=model_access(),
     threads: 2
     resources:
@@ -27,11 +28,7 @@ rule evaluate:
 rule report:
     input:
         metrics=expand("results/eval/{model}.json", model=MODELS),
-        plan="results/prune/plan.json",
-        heatmap="results/prune/heatmap.png",
-        heal_log="results/train_logs/heal.csv",
-        chat_log="results/train_logs/chat.csv",
-        recovery="results/train_logs/heal_recovery.csv",
+        **report_inputs(),
     output:
         summary=report("results/report/summary.md", category="Summary"),
         data="results/report/summary.json",
@@ -40,24 +37,12 @@ rule report:
             caption="../config/report/perplexity.rst",
             category="Evaluation",
         ),
-        loss=report(
-            "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
-        ),
         tradeoff=report(
             "results/report/params_vs_perplexity.png",
             caption="../config/report/tradeoff.rst",
             category="Evaluation",
         ),
-        scores=report(
-            "results/report/layer_scores.png",
-            caption="../config/report/heatmap.rst",
-            category="Pruning",
-        ),
-        recovery=report(
-            "results/report/recovery.png",
-            caption="../config/report/recovery.rst",
-            category="Training",
-        ),
+        **report_figures(),
     params:
         models=MODELS,
     resources:

@@ -1,4 +1,5 @@
 # Layer scoring of the base model, the pruning plan, and the sliced model.
+from secateurs.prune.stage import model_name, score_params
 
 
 rule score_layers:
@@ -14,7 +15,7 @@ rule score_layers:
             category="Pruning",
         ),
     params:
-        settings=config["prune"]["score"],
+        settings=score_params(config["prune"]),
         access=model_access(),
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
@@ -34,11 +35,17 @@ rule plan_pruning:
     input:
         scores="results/prune/scores.json",
         model=base_model_dir(),
+        mix="results/data/mix",  # measured/greedy: the tail of its held-out files
     output:
         plan="results/prune/plan.json",
         mergekit="results/prune/mergekit.yaml",
+        figure=report(
+            "results/prune/plan.png", caption="../config/report/plan.rst", category="Pruning"
+        ),
     params:
         settings=config["prune"]["plan"],
+        model_name=model_name(config["base_model"]["source"]),
+        access=model_access(),
     resources:
         **resources_for("plan_pruning"),
     log:

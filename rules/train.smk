@@ -5,7 +5,7 @@
 
 rule heal:
     input:
-        model="results/models/pruned",
+        model=stage_input("heal"),
         packed="results/data/packed",
         teacher=distill_teacher,
         mix="results/data/mix",  # held-out files for the recovery curve
@@ -14,7 +14,7 @@ rule heal:
         train_log="results/train_logs/heal.csv",
         recovery="results/train_logs/heal_recovery.csv",
     params:
-        training=training_settings("heal"),
+        training=without(training_settings("heal"), "enabled"),
         checkpoints="results/checkpoints/heal",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
@@ -32,14 +32,14 @@ rule heal:
 
 rule chat_data:
     input:
-        local_inputs(*(item["path"] for item in config["chat"]["data"])),
+        local_inputs(*(item["path"] for item in config["chat"].get("data", []))),
     output:
         data="results/data/chat/train.jsonl",
         stats="results/data/chat/stats.json",
     params:
         sources=[
             {**item, "path": local_path(item["path"]) if looks_local(item["path"], BASEDIR) else item["path"]}
-            for item in config["chat"]["data"]
+            for item in config["chat"].get("data", [])
         ],
         max_examples=config["chat"]["max_examples"],
         cleaning=config["chat"]["cleaning"],
@@ -57,13 +57,13 @@ rule chat_data:
 
 rule chat_sft:
     input:
-        model="results/models/healed",
+        model=stage_input("chat"),
         data="results/data/chat/train.jsonl",
     output:
         model=directory("results/models/chat"),
         train_log="results/train_logs/chat.csv",
     params:
-        training=without(training_settings("chat"), "data", "max_examples", "cleaning"),
+        training=without(training_settings("chat"), "data", "max_examples", "cleaning", "enabled"),
         checkpoints="results/checkpoints/chat",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)

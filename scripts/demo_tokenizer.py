@@ -3,5 +3,5 @@ from secateurs.demo.tokenizer import train_tokenizer_on_parquet
 from secateurs.workflow import rule_log
 
 with rule_log(snakemake):
-    train_tokenizer_on_parquet([snakemake.input.english, *snakemake.input.chinese],
+    train_tokenizer_on_parquet(list(snakemake.input.texts),
                                snakemake.output[0], **snakemake.params.settings)

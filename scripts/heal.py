@@ -13,6 +13,6 @@ with rule_log(snakemake):
                 config={**snakemake.config["heal"], **snakemake.params.training},
                 checkpoint_root=snakemake.params.checkpoints,
                 teacher=snakemake.input.teacher[0] if snakemake.input.teacher else None,
-                heldout={lang: str(Path(snakemake.input.mix) / f"heldout_{lang}.parquet")
-                         for lang in ("en", "zh")},
+                heldout={p.stem.removeprefix("heldout_"): str(p)
+                         for p in sorted(Path(snakemake.input.mix).glob("heldout_*.parquet"))},
                 recovery_csv=snakemake.output.recovery)

@@ -1,4 +1,4 @@
-"""Rule wiki_convert: OpenCC conversion (Simplified by default) and quality filters."""
+"""Rule wiki_convert: OpenCC conversion (when the source names a profile) and quality filters."""
 from secateurs.data.convert import convert_articles
 from secateurs.workflow import rule_log
 

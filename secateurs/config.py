@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from secateurs import settings
+from secateurs.benchmark_sources import DOCUMENTED, missing_files, source_files
 from secateurs.cluster import configured
 
 
@@ -95,7 +96,42 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     """Checks across keys, run once the shapes are right; returns the problems found."""
     problems = _check_inputs(config, basedir)
     problems += _check_plan(config, basedir)
+    problems += _check_strategy(config, basedir)
     problems += _check_training_gpus(config)
+    problems += _check_tasks(config, basedir)
+    problems += check_stages(config)
+    problems += _check_gpu_only_settings(config)
+    return problems
+
+
+def _check_tasks(config: dict, basedir: Path) -> list[str]:
+    """Benchmark tasks that could not run offline, found before any job starts.
+
+    A task with a local definition (secateurs.benchmark_sources) needs its files under
+    `evaluate.benchmarks_dir`; any other task would make lm-eval download its dataset,
+    which only `evaluate.allow_download: true` permits.
+    """
+    evaluate = config["evaluate"]
+    folder = evaluate["benchmarks_dir"]
+    root = resolve(folder, basedir) if folder else None
+    problems = []
+    for i, task in enumerate(evaluate["tasks"]):
+        name, key = task["name"], f"evaluate.tasks[{i}]"
+        if source_files(name) is None:
+            if not evaluate["allow_download"]:
+                problems.append(
+                    f"config key `{key}`: task {name!r} has no local copy, so lm-eval would "
+                    f"download it from the Hugging Face hub. Fix: use a local task ({DOCUMENTED}), "
+                    "or set evaluate.allow_download: true where the hub is reachable.")
+            continue
+        missing = missing_files(name, root)
+        if missing:
+            where = f"under {folder}" if folder else "(evaluate.benchmarks_dir is unset)"
+            problems.append(
+                f"config key `{key}`: task {name!r} reads {', '.join(missing)}, not found {where}. "
+                "Fix: set evaluate.benchmarks_dir to a folder holding these files (the layout of "
+                "../shared/real-data/benchmarks, see its README; config/demo for the demo's "
+                "tasks), or drop the task.")
     return problems
 
 
@@ -156,12 +192,15 @@ def check_source(key: str, source: str, basedir: Path, what: str) -> list[str]:
 
 def _check_inputs(config: dict, basedir: Path) -> list[str]:
     problems = []
-    for name, dump in config["data"]["wiki"]["dumps"].items():
-        if not resolve(dump, basedir).exists():
-            problems.append(f"config key `data.wiki.dumps.{name}`: file {dump} does not exist. "
-                            "Fix: give the path of a MediaWiki XML dump (.xml or .xml.bz2).")
-    checks = [("data.cosmopedia.source", config["data"]["cosmopedia"]["source"])]
-    checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"]["data"])]
+    checks = []
+    for name, source in config["data"]["sources"].items():
+        if source["kind"] == "wiki" and not resolve(source["path"], basedir).exists():
+            problems.append(f"config key `data.sources.{name}.path`: file {source['path']} does "
+                            "not exist. Fix: give the path of a MediaWiki XML dump (.xml or "
+                            ".xml.bz2).")
+        elif source["kind"] == "text":
+            checks.append((f"data.sources.{name}.path", source["path"]))
+    checks += [(f"chat.data[{i}].path", item["path"]) for i, item in enumerate(config["chat"].get("data", []))]  # none when chat is off
     for key, source in checks:
         problems += check_source(key, source, basedir, "local file or directory")
     source = config["base_model"]["source"]
@@ -280,6 +319,8 @@ def _gguf_metadata(handle, wanted) -> dict:
 
 
 def _check_plan(config: dict, basedir: Path) -> list[str]:
+    if not config["prune"]["enabled"]:
+        return []
     plan = config["prune"]["plan"]
     strategy = plan["strategy"]
     if strategy == "manual":
@@ -321,3 +362,140 @@ def _check_slices(slices: list, layers: int) -> list[str]:
                     f"{b0}..{min(a1, b1) - 1} would be kept twice. Fix: make the ranges disjoint "
                     "(mergekit allows repeats; secateurs prunes, so it does not)."]
     return []
+
+
+STRATEGY_METRICS = {"block": ("last_token", "all_tokens"), "ppl": ("layer", "block")}
+
+
+def _check_strategy(config: dict, basedir: Path) -> list[str]:
+    """What each pruning strategy needs, so none fails after scoring: its metric, the block
+    size the scores cover, the calibration set, and a held-out slice kept apart from the
+    evaluation's."""
+    from secateurs.settings import complete
+
+    prune = config["prune"]
+    if not prune["enabled"]:
+        return []
+    plan = complete("prune.plan", prune["plan"])
+    score = complete("prune.score", prune.get("score"))
+    strategy, metric, problems = plan["strategy"], plan["metric"], []
+    if metric is not None and metric not in STRATEGY_METRICS.get(strategy, ()):
+        allowed = STRATEGY_METRICS.get(strategy)
+        problems.append(f"config key `prune.plan.metric` = {metric!r} does not apply to strategy "
+                        f"{strategy}. Fix: " + (f"use one of {list(allowed)}" if allowed else
+                                                "remove it (null)") + ".")
+    n_remove, max_block = plan["n_remove"], score["max_block"]
+    if (strategy == "block" or (strategy == "ppl" and metric == "block")) and n_remove is None:
+        problems.append(f"config key `prune.plan.n_remove` is unset but strategy {strategy} "
+                        f"removes one contiguous block. Fix: set n_remove.")
+    if strategy == "block" and n_remove and max_block is not None and n_remove > max_block:
+        problems.append(f"config key `prune.score.max_block` = {max_block} but "
+                        f"`prune.plan.n_remove` = {n_remove}: scoring would not measure blocks "
+                        f"of {n_remove} layers. Fix: set max_block >= {n_remove} (or null).")
+    languages = sorted({source["language"] for source in config["data"]["sources"].values()})
+    if plan["calibration"] not in ["all", *languages]:
+        problems.append(f"config key `prune.plan.calibration` = {plan['calibration']!r} is not a "
+                        f"calibration set. Fix: use all or one of {languages}.")
+    if strategy in ("measured", "greedy"):
+        problems += _check_measure(config, plan["measure"], languages)
+    return problems
+
+
+def _check_measure(config: dict, measure: dict, languages: list[str]) -> list[str]:
+    """The held-out slice of measured/greedy: inside the held-out files, apart from the
+    documents evaluation reads (it reads the head, the slice is the tail)."""
+    from secateurs.settings import complete
+
+    problems = []
+    heldout = complete("data.mix", config["data"]["mix"])["heldout_docs"]
+    docs = measure["docs"]
+    if docs >= heldout:
+        problems.append(f"config key `prune.plan.measure.docs` = {docs} but `data.mix."
+                        f"heldout_docs` = {heldout}: the plan would be measured on every "
+                        "held-out document the evaluation reads. Fix: lower measure.docs or "
+                        "raise heldout_docs.")
+    else:
+        max_docs = complete("evaluate", config.get("evaluate"))["max_docs"]
+        if max_docs is None or max_docs > heldout - docs:
+            problems.append(f"config key `evaluate.max_docs` = {max_docs}: with strategy "
+                            f"measured/greedy the last {docs} held-out documents per language "
+                            "(prune.plan.measure.docs) choose the plan, so evaluating them too "
+                            f"would flatter it. Fix: set evaluate.max_docs: {heldout - docs} "
+                            "(data.mix.heldout_docs - prune.plan.measure.docs).")
+    weights = measure["language_weights"]
+    if weights is not None and sorted(weights) != languages:
+        problems.append(f"config key `prune.plan.measure.language_weights` has languages "
+                        f"{sorted(weights)}. Fix: give one weight for each of {languages}.")
+    return problems
+
+
+# ----------------------------------------------------------------------------- stages
+#
+# A recipe may skip pruning, healing or chat (`prune: {enabled: false}`, ...): chat tuning
+# of an existing model (YaYi, AEZAKMI), healing of a model pruned elsewhere. The models a
+# run makes, and which model each training stage starts from, follow from these flags
+# alone; rules/common.smk asks these functions and nothing else.
+
+STAGES = ("prune", "heal", "chat")
+STAGE_MODEL = {"prune": "pruned", "heal": "healed", "chat": "chat"}
+
+
+def stage_enabled(config: dict, stage: str) -> bool:
+    return bool(config[stage]["enabled"])
+
+
+def run_models(config: dict) -> list[str]:
+    """The models this run makes and evaluates, in pipeline order: base first, always."""
+    return ["base"] + [STAGE_MODEL[s] for s in STAGES if stage_enabled(config, s)]
+
+
+def input_model(config: dict, stage: str) -> str:
+    """The model a stage starts from: the last enabled stage's model before it, else base."""
+    models = ["base"] + [STAGE_MODEL[s] for s in STAGES[:STAGES.index(stage)]
+                         if stage_enabled(config, s)]
+    return models[-1]
+
+
+def check_stages(config: dict) -> list[str]:
+    """Stage combinations that cannot run."""
+    problems = []
+    if not stage_enabled(config, "prune") and config["heal"]["distill"]["enabled"]:
+        problems.append("config key `heal.distill.enabled` is true but `prune.enabled` is false: "
+                        "distillation teaches the pruned student from the unpruned base, and "
+                        "without pruning they are the same model. Fix: set heal.distill.enabled: "
+                        "false, or enable pruning.")
+    return problems
+
+
+GPU_ONLY_OPTIMIZERS = {"adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}
+
+
+def _check_gpu_only_settings(config: dict) -> list[str]:
+    """QLoRA and bitsandbytes' optimizers run on CUDA only: refuse them before any job when
+    their rule would run here (no `resources.<rule>.gpu`) and this machine has no GPU.
+
+    A rule given GPUs runs on a cluster node, whose GPUs cannot be seen from here; the
+    training stage checks again there (secateurs.train.stage.check_method/check_optimizer).
+    """
+    problems = []
+    for rule, section in TRAINING_RULES.items():
+        if not stage_enabled(config, section):
+            continue
+        section_settings = config[section]
+        needs = [f"{section}.method: qlora"] if section_settings["method"] == "qlora" else []
+        if section_settings["optimizer"] in GPU_ONLY_OPTIMIZERS:
+            needs.append(f"{section}.optimizer: {section_settings['optimizer']}")
+        if needs and not configured(config, rule).get("gpu") and not _cuda_available():
+            problems.append(
+                f"config key{'s' if len(needs) > 1 else ''} `{'`, `'.join(needs)}` "
+                f"need{'' if len(needs) > 1 else 's'} a CUDA "
+                f"GPU (bitsandbytes), and rule {rule} would run on this machine, which has none. "
+                f"Fix: run on a GPU machine, give the rule GPUs (resources.{rule}.gpu: 1, on "
+                "a cluster), or use method: lora and optimizer: adamw_torch here.")
+    return problems
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

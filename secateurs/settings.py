@@ -52,10 +52,12 @@ def section(name: str) -> dict:
     """The resolved schema node of a config section, e.g. section("prune.score")."""
     node = schema()
     for part in name.split("."):
-        try:
-            node = _resolve(node)["properties"][part]
-        except KeyError:
-            raise KeyError(f"no config section `{name}` in {SCHEMA_PATH}") from None
+        node = _resolve(node)
+        # `*` is any key of a mapping of like sections, e.g. data.sources.* (one source)
+        child = node.get("additionalProperties") if part == "*" else node.get("properties", {}).get(part)
+        if not isinstance(child, dict):
+            raise KeyError(f"no config section `{name}` in {SCHEMA_PATH}")
+        node = child
     return _resolve(node)
 
 
@@ -75,9 +77,11 @@ def complete(name: str, config: dict | None) -> dict:
 def fill(node: dict, value: Any) -> Any:
     """A copy of `value` with every missing default of schema `node` set, as Snakemake's
     validate(set_default=True) does: a missing key takes its default, and objects (given
-    or defaulted) are filled in turn."""
+    or defaulted) are filled in turn, the items of an array too (chat.data's)."""
     node = _resolve(node)
     value = copy.deepcopy(value)
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [fill(node["items"], item) for item in value]  # e.g. evaluate.tasks entries
     if not isinstance(value, dict):
         return value
     for key, sub in node.get("properties", {}).items():

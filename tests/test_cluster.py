@@ -92,7 +92,7 @@ def test_launch_line_for_several_nodes():
     torchrun = line[line.index("torch.distributed.run") + 1:]
     assert torchrun[:10] == ["--nnodes", "2", "--nproc_per_node", "4", "--rdzv_backend", "c10d",
                              "--rdzv_endpoint", "node1:29400", "--rdzv_id", "77"]
-    assert line[-4:] == ["secateurs.train.train_cli", "heal", "--model", "m"]
+    assert line[-4:] == ["secateurs", "heal", "--model", "m"]
     assert "--standalone" not in line
     with pytest.raises(ValueError, match="rendezvous"):
         launch_command(4, ["heal"], num_nodes=2)

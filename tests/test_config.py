@@ -29,8 +29,8 @@ def test_demo_config_is_valid(demo_config):
 
 
 def test_missing_key_is_named(demo_config):
-    del demo_config["data"]["cosmopedia"]["token_budget"]
-    assert "`data.cosmopedia.token_budget` is missing" in problems(demo_config)
+    del demo_config["data"]["sources"]["cosmopedia"]["weight"]
+    assert "`data.sources.cosmopedia.weight` is missing" in problems(demo_config)
 
 
 def test_wrong_type_is_named(demo_config):
@@ -56,14 +56,43 @@ def test_manual_slices_out_of_range(demo_config):
 
 
 def test_missing_dump_file(demo_config):
-    demo_config["data"]["wiki"]["dumps"] = {"gone": "no/such/dump.xml.bz2"}
-    assert "`data.wiki.dumps.gone`" in problems(demo_config)
+    demo_config["data"]["sources"]["zhwiki-demo"]["path"] = "no/such/dump.xml.bz2"
+    assert "`data.sources.zhwiki-demo.path`" in problems(demo_config)
+
+
+def test_a_task_that_needs_a_download_is_refused(demo_config):
+    demo_config["evaluate"]["tasks"].append({"name": "xnli_es"})
+    message = problems(demo_config)
+    assert "`evaluate.tasks[2]`" in message and "'xnli_es' has no local copy" in message
+    assert "allow_download: true" in message
+    demo_config["evaluate"]["allow_download"] = True  # a machine with the hub: allowed
+    validate_config(demo_config, SCHEMA, basedir=REPO)
+
+
+def test_a_local_task_without_its_files_is_refused(demo_config, tmp_path):
+    demo_config["evaluate"]["tasks"] = [{"name": "cmmlu_agronomy", "limit": 50}]
+    message = problems(demo_config)
+    assert "'cmmlu_agronomy' reads haonan-li+CMMLU/dev/agronomy.csv" in message
+    assert "evaluate.benchmarks_dir" in message
+    (tmp_path / "haonan-li+CMMLU" / "dev").mkdir(parents=True)
+    (tmp_path / "haonan-li+CMMLU" / "dev" / "agronomy.csv").write_text(",Question\n")
+    demo_config["evaluate"]["benchmarks_dir"] = str(tmp_path)
+    assert "test/agronomy.csv" in problems(demo_config)  # still one file short
+    (tmp_path / "haonan-li+CMMLU" / "test").mkdir()
+    (tmp_path / "haonan-li+CMMLU" / "test" / "agronomy.csv").write_text(",Question\n")
+    validate_config(demo_config, SCHEMA, basedir=REPO)
+
+
+def test_demo_tasks_need_their_folder(demo_config):
+    demo_config["evaluate"]["benchmarks_dir"] = None
+    assert "'demo_world_en' reads demo-world-en.jsonl" in problems(demo_config)
 
 
 @pytest.mark.parametrize("change, key", [
     (lambda c: c["prune"]["plan"].update(n_remove=20), "prune.plan.n_remove"),
     (lambda c: c["heal"].update(batch_size="big"), "heal.batch_size"),
-    (lambda c: c["data"].pop("wiki"), "data.wiki"),
+    (lambda c: c["data"].pop("sources"), "data.sources"),
+    (lambda c: c["evaluate"]["tasks"].append({"name": "hellaswag"}), "evaluate.tasks[2]"),
 ])
 def test_snakemake_stops_before_any_job(tmp_path, demo_config, change, key):
     bad = copy.deepcopy(demo_config)
@@ -86,11 +115,11 @@ def test_command_line_numbers_are_read_by_their_schema_type(demo_config):
 
     demo_config["chat"]["learning_rate"] = "1.0e-4"
     demo_config["heal"]["gradient_checkpointing"] = "true"
-    demo_config["data"]["mix"]["ratio"] = {"en": "3", "zh": "1"}
+    demo_config["data"]["sources"]["zhwiki-demo"]["weight"] = "3"
     coerce_overrides(demo_config)
     assert demo_config["chat"]["learning_rate"] == 1e-4
     assert demo_config["heal"]["gradient_checkpointing"] is True
-    assert demo_config["data"]["mix"]["ratio"] == {"en": 3, "zh": 1}
+    assert demo_config["data"]["sources"]["zhwiki-demo"]["weight"] == 3
     validate_config(demo_config, SCHEMA, basedir=REPO)
 
 

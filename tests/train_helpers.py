@@ -52,7 +52,7 @@ def make_packed_dir(tokenizer_dir: Path, out: Path, *, seq_len: int = 32, copies
 def heal_cfg(**over) -> dict:
     cfg = {"method": "full", "learning_rate": 3e-3, "token_budget": 4 * 4 * 32, "batch_size": 4,
            "gradient_accumulation_steps": 1, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
-           "weight_decay": 0.0, "save_steps": 2, "logging_steps": 1, "seed": 0, "bf16": "false",
+           "weight_decay": 0.0, "save_steps": 2, "logging_steps": 1, "seed": 0, "bf16": False,
            "disable_tqdm": True}
     cfg.update(over)
     return cfg
@@ -61,14 +61,15 @@ def heal_cfg(**over) -> dict:
 
 def two_rank_heal_args(tokenizer_dir, tmp_path) -> tuple[list[str], dict]:
     """A tiny model, packed data and a heal config for two ranks (two rows of 32 tokens
-    each, two steps): the train_cli arguments, and the environment a launcher runs them in."""
+    each, two steps): the `python -m secateurs heal` arguments, and the environment a launcher runs them in."""
     from secateurs.demo.model import init_llama
 
     init_llama(tokenizer_dir, tmp_path / "model", hidden_size=64, num_hidden_layers=2,
                num_attention_heads=4, intermediate_size=128)
     packed = make_packed_dir(tokenizer_dir, tmp_path / "packed")
     (tmp_path / "heal.json").write_text(json.dumps(
-        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1)}))
+        {"heal": heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1,
+                          keep_checkpoints=True)}))
     args = ["heal", "--model", str(tmp_path / "model"), "--packed", str(packed),
             "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
             "--log-csv", str(tmp_path / "log.csv"), "--config", str(tmp_path / "heal.json"),

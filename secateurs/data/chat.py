@@ -397,6 +397,64 @@ def validate_messages(messages: list[dict]) -> list[dict]:
     return messages
 
 
+# ----------------------------------------------------------------------------- per source
+#
+# YaYi's multi-turn records are `{"system": "...", "conversations": [{"from": "human"},
+# {"from": "yayi"}]}`: the answering role carries the model's name and the system prompt
+# sits beside the turns. A source's `roles:` maps its names onto system/user/assistant, and
+# a top-level `system` becomes the first turn. Both rewrite the record before conversion,
+# so the format converters above stay as they are.
+
+CANONICAL_ROLES = {"system", "user", "assistant"}
+TURN_KEYS = {"conversations": "from", "messages": "role"}
+
+
+def source_roles(source: dict) -> dict[str, str]:
+    """A source's `roles:` mapping, lower-cased, checked: {name in the data: canonical role}."""
+    roles = source.get("roles") or {}
+    bad = {k: v for k, v in roles.items() if v not in CANONICAL_ROLES}
+    if not isinstance(roles, dict) or bad:
+        raise ChatSourceError(f"chat source {source['path']}: roles {bad or roles!r} map to unknown "
+                              f"roles. Fix: map each name to one of {sorted(CANONICAL_ROLES)}, "
+                              "e.g. roles: {yayi: assistant}")
+    return {str(k).strip().lower(): v for k, v in roles.items()}
+
+
+def with_source_roles(record: Any, roles: dict[str, str]) -> Any:
+    """The record with its turns' role names mapped by `roles` (unmapped names kept)."""
+    if not roles or not isinstance(record, dict):
+        return record
+    for key, role_key in TURN_KEYS.items():
+        turns = record.get(key)
+        if isinstance(turns, list):
+            record = {**record, key: [
+                {**t, role_key: roles.get(str(t[role_key]).strip().lower(), t[role_key])}
+                if isinstance(t, dict) and role_key in t else t for t in turns]}
+    return record
+
+
+def with_record_system(record: Any) -> Any:
+    """A ShareGPT/messages record's top-level `system` text as its first turn.
+
+    Empty or missing: no system turn (YaYi's data leaves it ""). A record that already
+    opens with a system turn keeps it and drops the field: never two system turns.
+    Alpaca records read `system` themselves (alpaca_messages).
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("system"), str):
+        return record
+    system = record["system"].strip()
+    for key, role_key in TURN_KEYS.items():
+        turns = record.get(key)
+        if not isinstance(turns, list) or not system:
+            continue
+        first = turns[0] if turns else None
+        if isinstance(first, dict) and ROLE_ALIASES.get(str(first.get(role_key, "")).lower()) == "system":
+            return record
+        content_key = "value" if key == "conversations" else "content"
+        return {**record, key: [{role_key: "system", content_key: system}, *turns]}
+    return record
+
+
 # ----------------------------------------------------------------------------- the stage
 
 
@@ -451,12 +509,14 @@ def _read_source(source: dict, kept: list, seen: set, length_of, max_length,
     fmt = source.get("format", "auto")
     if fmt not in FORMATS:
         raise ChatSourceError(f"chat source {source['path']}: format={fmt!r}, use one of {sorted(FORMATS)}")
+    roles = source_roles(source)
     read, dropped, cleaned, malformed = 0, Counter(), Counter(), []
     for record in read_records(str(source["path"]), split=source.get("split", "train")):
         read += 1
         notes: Counter = Counter()
         try:
-            messages = to_messages(record, fmt, cleaning, notes)
+            messages = to_messages(with_record_system(with_source_roles(record, roles)), fmt, cleaning,
+                                   notes)
             key = json.dumps(messages, ensure_ascii=False, sort_keys=True)
             if key in seen:
                 raise Dropped("duplicate")

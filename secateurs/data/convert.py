@@ -1,13 +1,15 @@
-"""The `wiki_convert` stage: OpenCC script conversion, then quality filters.
+"""The `wiki_convert` stage: optional OpenCC script conversion, then quality filters.
 
-Owns what happens between a raw extract and the corpus the mixer samples from: titles and
-texts are converted with an OpenCC profile (`t2s` by default: zhwiki stores each article
-in whichever script its editors wrote, and "Pruned Yi" heals on Simplified Chinese), then
-articles are dropped when too short, when too little of them is CJK (stubs that are mostly
-lists of Latin names, numbers or coordinates), or when their normalized text was already
-seen. Filters run after conversion so that traditional and simplified copies of the same
-text hash alike. Files are streamed in record batches, so memory stays flat apart from one
-16-byte hash per kept article.
+Owns what happens between a raw extract and the corpus the mixer samples from: when the
+source sets an OpenCC profile, titles and texts are converted with it (`t2s` for the
+Pruned Yi design: zhwiki stores each article in whichever script its editors wrote, and
+the recipe heals on Simplified Chinese); any other wiki is passed through unchanged. Then
+articles are dropped when too short, when too little of them is in the scripts their
+language is written in (`secateurs.data.writing`: stubs that are mostly lists of Latin
+names, numbers or coordinates in a Chinese wiki, markup in any wiki), or when their
+normalized text was already seen. Filters run after conversion so that traditional and
+simplified copies of the same text hash alike. Files are streamed in record batches, so
+memory stays flat apart from one 16-byte hash per kept article.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ import opencc
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from secateurs.data.writing import script_share
 from secateurs.io import atomic_output, write_json
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("id", "title", "url", "text")
-# Han ideographs: unified, extension A, compatibility, extensions B-H (planes 2-3)
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 SPACE = re.compile(r"\s+")
 BATCH_ROWS = 2048
 
@@ -43,15 +44,14 @@ def make_converter(profile: str) -> opencc.OpenCC:
     """OpenCC for `t2s`, `t2s.json`, `s2twp` ...; a clear error naming the valid ones."""
     name = profile[:-5] if profile.endswith(".json") else profile
     if f"{name}.json" not in opencc.CONFIGS and not Path(profile).is_file():
-        raise ConvertError(f"unknown OpenCC profile {profile!r} (data.wiki.opencc in the config); "
+        raise ConvertError(f"unknown OpenCC profile {profile!r} (data.sources.<name>.opencc in the config); "
                            f"use one of {sorted(c[:-5] for c in opencc.CONFIGS)}")
     return opencc.OpenCC(name if f"{name}.json" in opencc.CONFIGS else profile)
 
 
 def cjk_share(text: str) -> float:
     """Share of Han characters among the non-space characters."""
-    dense = len(text) - sum(map(len, SPACE.findall(text)))
-    return (len(text) - len(HAN.sub("", text))) / dense if dense else 0.0
+    return script_share(text, ("Han",))
 
 
 def normalized_hash(text: str) -> bytes:
@@ -68,14 +68,19 @@ def _check_schema(path, schema: pa.Schema) -> None:
                            "that wiki_extract writes (id, title, url, text, removed_*)")
 
 
-def convert_articles(in_parquets, out_parquet, stats_json, *, profile="t2s", min_chars=200,
-                     min_cjk_share=0.3, dedup=True) -> dict:
-    """Convert and filter the extract files; write the kept rows (all input columns) and
-    stats (rows in/out, counts dropped per reason). Returns the stats."""
+def convert_articles(in_parquets, out_parquet, stats_json, *, profile, min_chars,
+                     min_script_share, scripts, dedup) -> dict:
+    """Convert (when `profile` is not None) and filter the extract files; write the kept
+    rows (all input columns) and stats (rows in/out, counts dropped per reason).
+
+    `scripts` are the writing systems the text is expected in (e.g. ("Latin",)); an
+    article with less than `min_script_share` of its characters in them is dropped.
+    Returns the stats.
+    """
     if isinstance(in_parquets, (str, Path)):
         in_parquets = [in_parquets]
     t0 = time.perf_counter()
-    cc = make_converter(profile)
+    convert = make_converter(profile).convert if profile else _unchanged
     files = [pq.ParquetFile(p) for p in in_parquets]
     for path, f in zip(in_parquets, files):
         _check_schema(path, f.schema_arrow)
@@ -91,20 +96,22 @@ def convert_articles(in_parquets, out_parquet, stats_json, *, profile="t2s", min
                     for row in batch.to_pylist():
                         rows_in += 1
                         chars_in += len(row["text"] or "")
-                        text = cc.convert(row["text"] or "")
+                        text = convert(row["text"] or "")
                         converted += text != row["text"]
-                        reason = _reject(text, min_chars, min_cjk_share, dedup, seen)
+                        reason = _reject(text, min_chars, min_script_share, scripts, dedup,
+                                         seen)
                         if reason:
                             dropped[reason] += 1
                             continue
-                        row["text"], row["title"] = text, cc.convert(row["title"] or "")
+                        row["text"], row["title"] = text, convert(row["title"] or "")
                         chars_out += len(text)
                         kept.append(row)
                     if kept:
                         writer.write_table(pa.Table.from_pylist(kept, schema=schema))
                         rows_out += len(kept)
     stats = {"inputs": [str(p) for p in in_parquets], "profile": profile,
-             "min_chars": min_chars, "min_cjk_share": min_cjk_share, "dedup": dedup,
+             "min_chars": min_chars, "min_script_share": min_script_share,
+             "scripts": list(scripts), "dedup": dedup,
              "rows_in": rows_in, "rows_out": rows_out, "dropped": dict(sorted(dropped.items())),
              "texts_changed_by_opencc": converted, "chars_in": chars_in, "chars_out": chars_out,
              "seconds": round(time.perf_counter() - t0, 3)}
@@ -114,11 +121,16 @@ def convert_articles(in_parquets, out_parquet, stats_json, *, profile="t2s", min
     return stats
 
 
-def _reject(text: str, min_chars: int, min_cjk: float, dedup: bool, seen: set) -> str | None:
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _reject(text: str, min_chars: int, min_share: float, scripts, dedup: bool,
+            seen: set) -> str | None:
     if len(text) < min_chars:
         return "too_short"
-    if min_cjk and cjk_share(text) < min_cjk:
-        return "low_cjk_share"
+    if min_share and script_share(text, scripts) < min_share:
+        return "low_script_share"
     if dedup:
         h = normalized_hash(text)
         if h in seen:

@@ -1,6 +1,10 @@
 """Sample Cosmopedia (or any corpus with its schema) to a token budget with a seed.
 
-Owns the `cosmopedia_sample` stage: one Parquet file with exactly Cosmopedia's six columns
+The workflow samples every text source, Cosmopedia included, with `secateurs.data.text`,
+which reuses this module's budget split, per-subset seeds and readers; `sample_cosmopedia`
+stays as the library call that keeps Cosmopedia's exact six columns.
+
+Owns the Cosmopedia sample: one Parquet file with exactly Cosmopedia's six columns
 (text, prompt, audience, format, seed_data, token_length) and a stats JSON.
 
 Cosmopedia (HuggingFaceTB/cosmopedia) is split into configs ("subsets": web_samples_v1,
@@ -135,7 +139,7 @@ def _is_local(source) -> bool:
         return True
     if str(source).count("/") == 1 and not str(source).startswith((".", "/")):
         return False  # "owner/name": a hub dataset
-    raise FileNotFoundError(f"cosmopedia source {source}: no such file or directory, and not "
+    raise FileNotFoundError(f"dataset {source}: no such file or directory, and not "
                             "a hub dataset name like 'HuggingFaceTB/cosmopedia'")
 
 

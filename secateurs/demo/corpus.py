@@ -1,4 +1,4 @@
-"""Write the embedded demo's three input files, generated from one seed.
+"""Write the embedded demo's input files (three corpora and its benchmark tasks) from one seed.
 
 The demo runs with no network, so its inputs ship in `config/demo/`, and nothing in them is
 copied from anywhere: `corpus_world` draws a fictional country, `corpus_zh` writes its
@@ -29,6 +29,7 @@ from secateurs.demo.corpus_chat import slimorca_rows
 from secateurs.demo.corpus_en import cosmopedia_rows
 from secateurs.demo.corpus_world import TextRandom, build_world
 from secateurs.demo.corpus_zh import dump_xml, wiki_pages
+from secateurs.demo.tasks import jsonl_bytes, task_items
 from secateurs.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,16 @@ log = logging.getLogger(__name__)
 ZHWIKI = "zhwiki-demo-pages-articles.xml.bz2"
 COSMOPEDIA = "cosmopedia-demo.jsonl.gz"
 SLIMORCA = "slimorca-demo.jsonl.gz"
+TASKS = {"en": "demo-world-en.jsonl", "zh": "demo-world-zh.jsonl"}  # secateurs.benchmark_sources
 SHA256SUMS = "SHA256SUMS"
 
 
 def write_demo_inputs(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     """Generate the demo's zhwiki dump, Cosmopedia and SlimOrca files into `out_dir`.
 
-    Returns {"zhwiki", "cosmopedia", "slimorca", "sha256sums"} -> paths written. A
+    Also writes the demo's benchmark tasks (`secateurs.demo.tasks`), one JSONL per language.
+    Returns {"zhwiki", "cosmopedia", "slimorca", "tasks_en", "tasks_zh", "sha256sums"} ->
+    paths written. A
     SHA256SUMS manifest (`sha256sum -c` format) is written beside them so a checkout can
     tell whether its shipped files are the ones this code generates.
     """
@@ -55,6 +59,9 @@ def write_demo_inputs(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Pa
     _write_bytes(paths["zhwiki"], bz2.compress(xml.encode("utf-8"), 9))
     _write_bytes(paths["cosmopedia"], gzip_jsonl(cosmopedia_rows(world, TextRandom(f"{seed}-en"))))
     _write_bytes(paths["slimorca"], gzip_jsonl(slimorca_rows(world, TextRandom(f"{seed}-chat"))))
+    for lang, rows in task_items(world, seed).items():
+        paths[f"tasks_{lang}"] = out / TASKS[lang]
+        _write_bytes(paths[f"tasks_{lang}"], jsonl_bytes(rows))
     sums = "".join(f"{sha256(p)}  {p.name}\n" for p in paths.values())
     paths["sha256sums"] = out / SHA256SUMS
     _write_bytes(paths["sha256sums"], sums.encode("ascii"))

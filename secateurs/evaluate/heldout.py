@@ -17,8 +17,15 @@ goes through the same code with the same settings, so the numbers compare:
 - Windows are right-padded into batches; padding is masked out of attention and of the
   loss, so the number does not depend on `batch_size`. `use_cache=False` as for every
   forward pass of ours (STACK.md: packed inputs are kept apart only without the cache).
-- Alongside perplexity we record the NLL sum, the scored-token count and bits per UTF-8
-  byte, which compares models with different tokenizers (Gao et al. 2020, The Pile).
+- Alongside perplexity we record the scored-token count, bits per UTF-8 byte and bits per
+  character: the summed NLL in nats over ln 2, divided by the bytes (characters) of exactly
+  the text whose tokens were scored, i.e. every document's text (the framing tokens carry
+  no text of their own). Per-token perplexity does not compare across tokenizers or
+  languages (a tokenizer with longer Chinese tokens makes Chinese look easier per token);
+  bits per byte does (Gao et al. 2020, The Pile), so the report leads with it.
+
+lm-evaluation-harness tasks (`evaluate.tasks`) run on the same loaded model
+(secateurs.evaluate.lmeval) and land in the same JSON under `benchmarks`.
 
 Samples are greedy (deterministic) continuations of plain prompts and, for a tokenizer
 with a chat template, answers to chat prompts that stop at the end-of-turn token.
@@ -38,6 +45,7 @@ from tqdm.auto import tqdm
 
 from secateurs import devices
 from secateurs.devices import resolve_device
+from secateurs.evaluate.lmeval import lm_eval_version, run_tasks
 from secateurs.io import read_parquet, write_json
 
 log = logging.getLogger(__name__)
@@ -201,15 +209,19 @@ def windows_nll(model, windows: list[list[int]], *, batch_size: int = 8, pad_id:
 
 def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int = 256,
                batch_size: int = 8, desc: str = "nll") -> dict:
-    """{"perplexity", "nll", "tokens", "bytes", "bits_per_byte"} of `texts` under `model`."""
+    """{"perplexity", "nll", "tokens", "bytes", "characters", "bits_per_byte",
+    "bits_per_char"} of `texts` under `model` (see the module docstring)."""
     windows = tokenize_documents(texts, tokenizer, seq_len)
     if not windows:
         raise EvaluationError("evaluate: no tokens to score (all held-out documents empty)")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     nll = windows_nll(model, windows, batch_size=batch_size, pad_id=pad_id, desc=desc)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    n_chars = sum(len(t) for t in texts)
+    bits = nll.total / math.log(2)
     return {"perplexity": math.exp(nll.mean), "nll": nll.mean, "tokens": nll.tokens,
-            "bytes": n_bytes, "bits_per_byte": nll.total / math.log(2) / n_bytes}
+            "bytes": n_bytes, "characters": n_chars, "bits_per_byte": bits / n_bytes,
+            "bits_per_char": bits / n_chars}
 
 
 # ---------------------------------------------------------------------------- samples
@@ -304,8 +316,11 @@ def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | 
                    max_docs: int | None = None, prompts: Sequence[str] = (),
                    chat_prompts: Sequence[str] = (), max_new_tokens: int = 48,
                    device: str = "auto", dtype: str = "float32", allow_pickle: bool = False,
-                   trust_remote_code: bool = False, seed: int = 0) -> dict:
-    """Perplexity per language of `heldout` ({lang: parquet}) and samples; write `out_json`.
+                   trust_remote_code: bool = False, seed: int = 0, tasks: Sequence[dict] = (),
+                   benchmarks_dir: str | os.PathLike | None = None,
+                   allow_download: bool = False) -> dict:
+    """Perplexity and bits per byte per language of `heldout` ({lang: parquet}), samples,
+    and the lm-eval `tasks` ({name, num_fewshot, limit}); write `out_json`.
 
     Returns the same dict that is written. Deterministic: seeded, greedy, eval mode.
     """
@@ -315,21 +330,30 @@ def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | 
     name = name or Path(model_dir).name
     result = {"model": name, "model_dir": str(model_dir),
               "num_parameters": int(model.num_parameters()), "num_layers": num_layers(model),
-              "perplexity": {}, "nll": {}, "tokens": {}, "documents": {}, "bits_per_byte": {}}
+              "perplexity": {}, "nll": {}, "tokens": {}, "documents": {}, "bytes": {},
+              "characters": {}, "bits_per_byte": {}, "bits_per_char": {}}
     for lang, path in heldout.items():
         texts = read_heldout(path, max_docs)
         log.info("%s: scoring %d %s documents from %s", name, len(texts), lang, path)
         scores = perplexity(model, tokenizer, texts, seq_len=seq_len, batch_size=batch_size,
                             desc=f"{name} {lang}")
-        for key in ("perplexity", "nll", "tokens", "bits_per_byte"):
+        for key in ("perplexity", "nll", "tokens", "bytes", "characters", "bits_per_byte",
+                    "bits_per_char"):
             result[key][lang] = scores[key]
         result["documents"][lang] = len(texts)
-        log.info("%s: %s perplexity %.3f over %d tokens", name, lang,
-                 scores["perplexity"], scores["tokens"])
+        log.info("%s: %s perplexity %.3f over %d tokens, %.4f bits per byte", name, lang,
+                 scores["perplexity"], scores["tokens"], scores["bits_per_byte"])
     result["samples"] = generate_samples(model, tokenizer, prompts, chat_prompts,
                                          max_new_tokens=max_new_tokens)
+    # Last: lm-eval's wrapper may give the tokenizer a pad token; nothing above sees that.
+    result["benchmarks"] = run_tasks(model, tokenizer, tasks, benchmarks_dir=benchmarks_dir,
+                                     allow_download=allow_download, batch_size=batch_size,
+                                     seed=seed)
     result["settings"] = _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens,
                                    model, dtype, seed, tokenizer)
+    if tasks:
+        result["settings"]["lm_eval"] = lm_eval_version()
+        result["settings"]["benchmarks_dir"] = None if benchmarks_dir is None else str(benchmarks_dir)
     write_json(result, out_json)
     return result
 

@@ -4,9 +4,10 @@ This module owns the `report` stage. It reads the JSON that `secateurs.evaluate.
 each model (in pipeline order: base, pruned, healed, chat), the pruning plan, an optional
 layer-score heatmap and the training logs, and writes into one directory:
 
-- `summary.md`: the summary table (model, layers, parameters, perplexity per language,
-  change vs base), a parameters-vs-perplexity table, the plan, training figures and the
-  sample answers side by side;
+- `summary.md`: the summary table (model, layers, parameters, bits per byte and
+  perplexity per language, change of bits per byte vs base), the benchmark table
+  (lm-eval tasks: acc, acc_norm, stderr, items, share of the base's score kept), a
+  parameters-vs-perplexity table, the plan, training figures and the sample answers;
 - `summary.json`: the same numbers, machine-readable;
 - `perplexity.png`: grouped bars of perplexity per language per model;
 - `params_vs_perplexity.png`: perplexity against parameter count, one line per language;
@@ -33,7 +34,7 @@ from secateurs.io import atomic_output, read_json, write_json
 log = logging.getLogger(__name__)
 
 LANG_ORDER = ("en", "zh")
-OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png")
+OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png", "pruning.png")
 
 
 class ReportError(ValueError):
@@ -115,16 +116,24 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def summary_rows(models: Sequence[dict], langs: Sequence[str]) -> list[dict]:
-    """One record per model with raw numbers; change is relative to the first model."""
+    """One record per model with raw numbers; change is relative to the first model.
+
+    `change_vs_base` is of perplexity, `bpb_change_vs_base` of bits per byte (the figure
+    that compares across tokenizers and languages, which the table leads with).
+    """
     base = models[0] if models else {}
     rows = []
     for m in models:
         ppl = {l: m["perplexity"].get(l) for l in langs}
+        bpb = {l: m.get("bits_per_byte", {}).get(l) for l in langs}
         rows.append({
             "model": m["model"], "layers": m.get("num_layers"),
-            "parameters": m.get("num_parameters"), "perplexity": ppl,
+            "parameters": m.get("num_parameters"), "perplexity": ppl, "bits_per_byte": bpb,
+            "bits_per_char": {l: m.get("bits_per_char", {}).get(l) for l in langs},
             "change_vs_base": {l: (None if ppl[l] is None or not base["perplexity"].get(l)
                                    else ppl[l] / base["perplexity"][l] - 1) for l in langs},
+            "bpb_change_vs_base": {l: _ratio_change(bpb[l], base.get("bits_per_byte", {}).get(l))
+                                   for l in langs},
             "parameters_vs_base": (None if not base.get("num_parameters") or
                                    m.get("num_parameters") is None
                                    else m["num_parameters"] / base["num_parameters"]),
@@ -133,16 +142,80 @@ def summary_rows(models: Sequence[dict], langs: Sequence[str]) -> list[dict]:
 
 
 def summary_table(rows: Sequence[dict], langs: Sequence[str]) -> str:
-    """model | layers | parameters | ppl <lang>... | change vs base."""
-    header = ["model", "layers", "parameters", *[f"ppl {l}" for l in langs], "change vs base"]
+    """model | layers | parameters | bits/byte <lang>... | ppl <lang>... | change vs base.
+
+    Bits per byte leads: per-token perplexity does not compare across tokenizers or
+    languages, bits per byte does. The change column is that of bits per byte (of
+    perplexity for evaluation files written before bits per byte existed).
+    """
+    header = ["model", "layers", "parameters", *[f"bits/byte {l}" for l in langs],
+              *[f"ppl {l}" for l in langs], "change vs base"]
+    by_bpb = all(r["bits_per_byte"][l] is not None for r in rows for l in langs)
+    key = "bpb_change_vs_base" if by_bpb else "change_vs_base"
     body = []
     for r in rows:
-        change = ", ".join(f"{l} {_pct(r['change_vs_base'][l])}" for l in langs)
+        change = ", ".join(f"{l} {_pct(r[key][l])}" for l in langs)
         body.append([r["model"], r["layers"] if r["layers"] is not None else "-",
-                     human_count(r["parameters"]),
+                     human_count(r["parameters"]), *[_bpb(r["bits_per_byte"][l]) for l in langs],
                      *[_ppl(r["perplexity"][l]) for l in langs],
                      change if r is not rows[0] else "(base)"])
     return markdown_table(header, body)
+
+
+def _bpb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ratio_change(value: float | None, base: float | None) -> float | None:
+    return None if value is None or not base else value / base - 1
+
+
+# ---------------------------------------------------------------------- benchmarks
+
+def benchmark_rows(models: Sequence[dict]) -> list[dict]:
+    """One record per (task, model): acc, acc_norm, stderr, n and the share of base kept.
+
+    `kept` is the model's score over the base's (the first model's) on the same task, for
+    acc and acc_norm each: how much of the base's benchmark score a stage keeps. Chance is
+    not subtracted, so read it beside the score (a 4-way task's floor is 25%).
+    """
+    base = models[0].get("benchmarks", {}) if models else {}
+    tasks = list(dict.fromkeys(t for m in models for t in m.get("benchmarks", {})))
+    rows = []
+    for task in tasks:
+        for m in models:
+            score = m.get("benchmarks", {}).get(task)
+            if score is None:
+                continue
+            kept = {metric: (None if score.get(metric) is None or not base.get(task, {}).get(metric)
+                             else score[metric] / base[task][metric])
+                    for metric in ("acc", "acc_norm")}
+            rows.append({"task": task, "model": m["model"], "n": score.get("n"),
+                         "num_fewshot": score.get("num_fewshot"),
+                         **{k: score.get(k) for k in ("acc", "acc_stderr", "acc_norm",
+                                                      "acc_norm_stderr")},
+                         "kept": kept})
+    return rows
+
+
+def benchmark_table(rows: Sequence[dict]) -> str:
+    """task | model | n | shots | acc ± stderr | acc_norm ± stderr | kept (acc / acc_norm)."""
+    header = ["task", "model", "n", "shots", "acc", "acc_norm", "kept of base"]
+    body = []
+    for r in rows:
+        kept = " / ".join(f"{r['kept'][k]:.1%}" for k in ("acc", "acc_norm")
+                          if r["kept"][k] is not None)
+        body.append([r["task"], r["model"], "-" if r["n"] is None else r["n"],
+                     "-" if r["num_fewshot"] is None else r["num_fewshot"],
+                     _score(r["acc"], r["acc_stderr"]), _score(r["acc_norm"], r["acc_norm_stderr"]),
+                     kept or "-"])
+    return markdown_table(header, body)
+
+
+def _score(value: float | None, stderr: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" + ("" if stderr is None else f" ± {stderr:.1%}")
 
 
 def _pct(fraction: float | None) -> str:
@@ -172,7 +245,7 @@ def params_vs_perplexity_table(rows: Sequence[dict], langs: Sequence[str]) -> st
 def plan_section(plan: dict) -> str:
     """The pruning plan as a short markdown list."""
     before, after = plan.get("params_before"), plan.get("params_after")
-    lines = [f"- strategy: {plan.get('strategy', '-')}",
+    lines = [f"- strategy: {plan['strategy']}",
              f"- layers: {plan.get('num_layers_before', '-')} → "
              f"{plan.get('num_layers_after', '-')}",
              f"- removed: {_layer_list(plan.get('remove'))}",
@@ -386,14 +459,24 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
     logs = _train_logs(train_logs or {})
     _clear_stale(out)
 
-    sections = ["# secateurs report", "", "## Models", "", table, "",
-                "## Parameters vs perplexity", "", params_vs_perplexity_table(rows, langs),
-                "", "![perplexity](perplexity.png)", "",
-                "![parameters vs perplexity](params_vs_perplexity.png)", ""]
+    benchmarks = benchmark_rows(models)
+    sections = ["# secateurs report", "", "## Models", "", table, ""]
+    if benchmarks:
+        sections += ["## Benchmarks (lm-evaluation-harness)", "", benchmark_table(benchmarks),
+                     "", "acc ± standard error; kept of base: the model's acc / acc_norm over "
+                     "the base's on the same items.", ""]
+    sections += ["## Parameters vs perplexity", "", params_vs_perplexity_table(rows, langs),
+                 "", "![perplexity](perplexity.png)", "",
+                 "![parameters vs perplexity](params_vs_perplexity.png)", ""]
     perplexity_plot(rows, langs, out / "perplexity.png")
     params_vs_perplexity_plot(rows, langs, out / "params_vs_perplexity.png")
     if plan:
         sections += ["## Pruning plan", "", plan_section(plan), ""]
+        from secateurs.prune.table import candidate_table  # measured candidates, greedy steps
+        sections += [candidate_table(plan), ""] if candidate_table(plan) else []
+        if plan.get("figure") and Path(plan["figure"]).is_file():
+            shutil.copyfile(plan["figure"], out / "pruning.png")
+            sections += ["![pruning plan](pruning.png)", ""]
     if scores_png and Path(scores_png).is_file():
         with atomic_output(out / "layer_scores.png") as tmp:
             shutil.copyfile(scores_png, tmp)
@@ -408,7 +491,7 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
         sections += ["## Sample answers", "", samples, ""]
     with atomic_output(out / "summary.md") as tmp:
         tmp.write_text("\n".join(sections), encoding="utf-8")
-    write_json({"languages": langs, "models": rows, "plan": plan,
+    write_json({"languages": langs, "models": rows, "benchmarks": benchmarks, "plan": plan,
                 "training": {k: v[-1] for k, v in logs.items()}}, out / "summary.json")
     return table
 

@@ -7,8 +7,15 @@ Owns the `plan_pruning` stage. A plan turns layer scores into the list of kept l
   (Gromov et al., arXiv:2403.17887; PruneMe);
 - `ppl`: the n layers whose single removal raises calibration perplexity least
   (Shortened LLaMA, Kim et al., arXiv:2402.02834), from `score_layers(..., ppl=True)`;
+- `measured`: every cut the proxies above propose, on every calibration set (all
+  languages and each one), measured by held-out loss per language; the cut whose worse
+  language loses least wins (secateurs.prune.measure);
+- `greedy`: one layer at a time, each the one whose measured removal costs least (SLEB);
 - `manual`: mergekit-style kept slices such as [[0, 24], [55, 59]], half-open like
   mergekit's `layer_range`.
+
+`bi`, `block` and `ppl` read the metrics of one calibration set (`calibration`: "all", or
+a language of the mix); the plan records which metric and which set chose the cut.
 
 The size is given as n layers to remove or as a parameter budget ("3B"): parameters are
 counted exactly from the safetensors headers (shapes only, no weights read), or from the
@@ -29,7 +36,8 @@ from secateurs.prune.layers import (detect_layer_prefix, num_layers, read_config
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("bi", "block", "ppl", "manual")
+STRATEGIES = ("bi", "block", "ppl", "measured", "greedy", "manual")
+MEASURED = ("measured", "greedy")  # strategies that load the model and measure held-out loss
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 
 
@@ -239,19 +247,35 @@ def mergekit_yaml(source_model: str, keep: list[int], *, dtype: str | None = Non
     return "\n".join(lines) + "\n"
 
 
+def metric_label(strategy: str, metric: str | None) -> str | None:
+    """The name plan.json gives the proxy metric that chose the cut."""
+    return {"bi": "block_influence", "block": f"angular_distance/{metric}",
+            "ppl": f"perplexity/{metric}"}.get(strategy)
+
+
 def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = "bi",
                  n_remove: int | None = None, target_params: int | str | None = None,
                  protect_first: int = 0, protect_last: int = 0, slices=None,
-                 metric: str | None = None) -> dict:
+                 metric: str | None = None, calibration: str = "all", heldout=None,
+                 measure: dict | None = None, out_png=None, model_name: str | None = None,
+                 allow_pickle: bool = False, trust_remote_code: bool = False) -> dict:
     """Decide the kept layers and write the plan JSON and mergekit YAML.
 
     `metric`: for `block`, "last_token" (default, Gromov et al.) or "all_tokens"; for `ppl`,
     "layer" (default: the n single layers whose removal costs least, Kim et al.'s one-shot
     ranking) or "block" (the contiguous block of n measured removed as a whole).
 
+    `calibration`: the scores' set a proxy strategy reads ("all" or a language).
+    `heldout` ({lang: parquet}) and `measure` ({docs, seq_len, batch_size,
+    language_weights, dtype, device}): the held-out slice of `measured` and `greedy`.
+    `out_png`: the pruning figure (metric used, per language, removed layers marked),
+    titled `model_name`.
+
     out_json: {strategy, keep, remove, slices (kept half-open ranges), num_layers_before,
     num_layers_after, params_before, params_after, source_model, n_remove, target_params,
-    protect_first, protect_last, scores}. `scores_json` may be None for `manual`.
+    protect_first, protect_last, metric, calibration, scores; for measured: candidates
+    (each with its per-language losses), selection; for greedy: steps, selection}.
+    `scores_json` may be None for `manual`.
     """
     source = source_name(model_dir)
     metric = metric or {"block": "last_token", "ppl": "layer"}.get(strategy)
@@ -263,8 +287,18 @@ def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = 
     n_layers = num_layers(config, str(model_dir / "config.json"))
     scores = _load_scores(scores_json, n_layers, strategy)
     counts = count_parameters(model_dir)
-    remove = _decide(strategy, scores, counts, n_layers, n_remove, target_params,
-                     protect_first, protect_last, slices, metric)
+    extra = {"metric": metric_label(strategy, metric), "calibration": calibration}
+    if strategy not in MEASURED and strategy != "manual" and scores is not None:
+        scores = calibration_scores(scores, calibration, scores_json)
+    if strategy in MEASURED:
+        remove, extra = _measured(strategy, scores, counts, n_layers, n_remove, target_params,
+                                  protect_first, protect_last, model_dir, heldout, measure,
+                                  allow_pickle, trust_remote_code)
+    else:
+        remove = _decide(strategy, scores, counts, n_layers, n_remove, target_params,
+                         protect_first, protect_last, slices, metric)
+    if strategy == "manual":
+        extra = {"metric": None, "calibration": None}
     keep = [i for i in range(n_layers) if i not in set(remove)]
     plan = {
         "strategy": strategy, "keep": keep, "remove": remove, "slices": kept_ranges(keep),
@@ -273,9 +307,15 @@ def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = 
         "source_model": source, "n_remove": len(remove),
         "target_params": None if target_params is None else parse_param_count(target_params),
         "protect_first": protect_first, "protect_last": protect_last,
-        "metric": metric,
+        **extra,
         "scores": None if scores_json is None else str(scores_json),
+        "model_name": model_name or display_name(source),
+        "figure": None if out_png is None else str(out_png),
     }
+    if out_png is not None:
+        from secateurs.prune.heatmap import plot_plan
+
+        plot_plan(scores, plan, out_png)
     write_json(plan, out_json)
     dtype = text_config(config).get("dtype") or text_config(config).get("torch_dtype")
     with atomic_output(out_yaml) as tmp:
@@ -283,6 +323,87 @@ def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = 
     log.info("plan %s: remove %s, %d -> %d layers, %s -> %s parameters", strategy, remove,
              n_layers, len(keep), f"{plan['params_before']:,}", f"{plan['params_after']:,}")
     return plan
+
+
+def display_name(source: str) -> str:
+    """A model's name for titles: the hub id, or a local directory's name (never a path)."""
+    path = Path(str(source))
+    if not path.exists():
+        return str(source)
+    name = read_config(path).get("_name_or_path") or ""
+    if name and not Path(name).exists() and not name.startswith(("/", ".")):
+        return name
+    return path.name
+
+
+def calibration_scores(scores: dict, calibration: str, scores_json=None) -> dict:
+    """The metrics of one calibration set: the whole sample ("all") or one language."""
+    if calibration in (None, "all"):
+        return scores
+    sets = scores.get("by_language", {})
+    if calibration not in sets:
+        raise PlanError(f"{scores_json}: no scores for calibration set {calibration!r} (has "
+                        f"all, {', '.join(sets) or 'no language'}); set prune.plan.calibration "
+                        "to one of them")
+    return {**scores, **sets[calibration]}
+
+
+def _measured(strategy, scores, counts, n_layers, n_remove, target_params, protect_first,
+              protect_last, model_dir, heldout, measure, allow_pickle, trust_remote_code):
+    """The cut of `measured` or `greedy`, and the plan fields that explain it."""
+    from secateurs.prune import measure as measuring
+    from secateurs.prune.scoring import load_model
+    from secateurs.settings import complete
+
+    if not heldout:
+        raise PlanError(f"strategy {strategy} measures held-out loss: give heldout "
+                        "({lang: parquet}, the mix's heldout_<lang>.parquet files)")
+    measure = complete("prune.plan.measure", measure)
+    n_remove = _size(n_remove, target_params, n_layers)
+    removable = candidate_layers(n_layers, protect_first, protect_last)
+    model, tokenizer = load_model(model_dir, dtype=measure["dtype"], device=measure["device"],
+                                  allow_pickle=allow_pickle,
+                                  trust_remote_code=trust_remote_code)
+    batches = measuring.heldout_batches(tokenizer, heldout, docs=measure["docs"],
+                                        seq_len=measure["seq_len"],
+                                        batch_size=measure["batch_size"])
+    meter = measuring.LossMeter(model, batches, n_layers, measure["language_weights"])
+    selection = {"heldout": {lang: {"file": str(path), "docs": measure["docs"], "slice": "tail"}
+                             for lang, path in heldout.items()},
+                 "seq_len": measure["seq_len"]}
+    if strategy == "greedy":
+        def done(removed):
+            if n_remove is not None:
+                return len(removed) >= n_remove
+            keep = [i for i in range(n_layers) if i not in set(removed)]
+            return params_after(counts, keep) <= parse_param_count(target_params)
+        remove, steps = measuring.greedy_removal(meter, removable, done)
+        selection.update(meter.describe())
+        return remove, {"metric": "heldout_loss", "calibration": "heldout",
+                        "steps": steps, "selection": selection}
+
+    def choose(proxy, metrics, metric):
+        if n_remove is not None:
+            return choose_removal(proxy, metrics, n_remove, removable, metric)
+        return removal_for_budget(proxy, metrics, counts, parse_param_count(target_params),
+                                  removable, metric)
+    candidates = measuring.proxy_candidates(scores, choose)
+    best = measuring.measured_choice(meter, candidates)
+    selection.update(meter.describe())
+    first = best["proposed_by"][0]
+    return best["remove"], {"metric": first["metric"], "calibration": first["calibration"],
+                            "candidates": candidates, "selection": selection}
+
+
+def _size(n_remove, target_params, n_layers) -> int | None:
+    """n_remove, checked, or None when a parameter budget is given instead."""
+    if (n_remove is None) == (target_params is None):
+        raise PlanError("give exactly one of n_remove (layers to remove) or target_params "
+                        "(a parameter budget such as '3B')")
+    if n_remove is not None and not 0 <= n_remove < n_layers:
+        raise PlanError(f"n_remove={n_remove} must be between 0 and {n_layers - 1} (the model "
+                        f"has {n_layers} layers)")
+    return n_remove
 
 
 def _optional_int(value, field: str) -> int | None:

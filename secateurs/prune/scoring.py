@@ -48,13 +48,16 @@ from secateurs.prune.layers import (check_model_dir, delete_layers_in_memory, fi
 
 log = logging.getLogger(__name__)
 
+MIXED = "all"  # the name of the whole calibration sample, every language together
+
 CSV_HEADER = (
     "# block [block_start, block_end) of n = block_end - block_start layers (0-based, end\n"
     "# exclusive, as mergekit's layer_range): removing it joins the input of layer block_start\n"
     "# to the input of layer block_end (block_end = num_layers means the last layer's output,\n"
     "# before the final norm). distance = arccos(cos)/pi between those two hidden states at\n"
     "# the last non-padding token, mean over samples (Gromov et al. 2024); distance_all_tokens\n"
-    "# = the same, mean over all non-padding tokens. Lower = more redundant block.\n")
+    "# = the same, mean over all non-padding tokens. Lower = more redundant block.\n"
+    "# calibration: the set the row was scored on, `all` (every language) or one language.\n")
 
 
 # --------------------------------------------------------------------------- settings
@@ -69,16 +72,29 @@ def calibration_texts(parquet: str | os.PathLike, num_samples: int) -> list[str]
     The mix is already shuffled by the data stage, so its head is a fair sample and the
     choice is reproducible without a seed.
     """
-    rows = read_parquet(parquet, columns=["text"]) if _has_text(parquet) else None
-    if rows is None:
+    return [text for text, _ in calibration_rows(parquet, num_samples)]
+
+
+def calibration_rows(parquet: str | os.PathLike, num_samples: int) -> list[tuple[str, str]]:
+    """(text, lang) for the first `num_samples` non-empty rows; lang "all" without a column.
+
+    The language comes from the mix's `lang` column, so each number can be scored per
+    language as well as over the whole sample.
+    """
+    if not _has_text(parquet):
         raise ValueError(f"{parquet}: no `text` column; pass the training mix Parquet")
-    texts = [r["text"] for r in rows if isinstance(r["text"], str) and r["text"].strip()]
-    if not texts:
+    import pyarrow.parquet as pq
+
+    columns = ["text"] + (["lang"] if "lang" in pq.read_schema(parquet).names else [])
+    rows = read_parquet(parquet, columns=columns)
+    pairs = [(r["text"], str(r.get("lang") or MIXED)) for r in rows
+             if isinstance(r["text"], str) and r["text"].strip()]
+    if not pairs:
         raise ValueError(f"{parquet}: column `text` has no non-empty rows")
-    if len(texts) < num_samples:
+    if len(pairs) < num_samples:
         log.warning("%s has %d texts, fewer than num_samples=%d; using all", parquet,
-                    len(texts), num_samples)
-    return texts[:num_samples]
+                    len(pairs), num_samples)
+    return pairs[:num_samples]
 
 
 def _has_text(parquet) -> bool:
@@ -87,22 +103,37 @@ def _has_text(parquet) -> bool:
     return "text" in pq.read_schema(parquet).names
 
 
-def calibration_batches(tokenizer, texts: list[str], seq_len: int,
-                        batch_size: int) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches of at most `seq_len` tokens.
+def calibration_batches(tokenizer, texts: list[str], seq_len: int, batch_size: int,
+                        langs: list[str] | None = None) -> list[dict]:
+    """Right-padded batches of at most `seq_len` tokens, one language per batch.
 
     Right padding: under a causal mask real tokens never see the pads after them and keep
-    their positions, so a padded batch scores exactly like one sample at a time.
+    their positions, so a padded batch scores exactly like one sample at a time. With
+    `langs`, texts are grouped by language (first-seen order, stable) and each batch
+    carries its `lang`, so one pass per batch feeds both its language's sums and the total.
     """
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    langs = list(langs) if langs is not None else [None] * len(texts)
+    if len(langs) != len(texts):
+        raise ValueError(f"{len(langs)} languages for {len(texts)} texts")
     batches = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start:start + batch_size], max_length=seq_len, truncation=True,
-                        padding=True, return_tensors="pt")
-        batches.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]})
+    for lang in dict.fromkeys(langs):
+        group = [t for t, l in zip(texts, langs) if l == lang]
+        for start in range(0, len(group), batch_size):
+            enc = tokenizer(group[start:start + batch_size], max_length=seq_len,
+                            truncation=True, padding=True, return_tensors="pt")
+            batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+            if lang is not None:
+                batch["lang"] = lang
+            batches.append(batch)
     return batches
+
+
+def tensors(batch: dict) -> dict[str, torch.Tensor]:
+    """The model inputs of a batch (drops its `lang` label)."""
+    return {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
 
 
 # --------------------------------------------------------------------------- running sums
@@ -160,6 +191,9 @@ class LayerTaps:
     which block (start, n) a slot held is known on the host, so the table is unfolded
     once at the end (`running_sums`) instead of scattered per layer: a handful of kernels
     per layer and no host-device synchronisation inside the forward pass.
+
+    Each batch names its group (a language); every group has its own tables, and the
+    whole sample's sums are their sum, so per-language scores cost no extra pass.
     """
 
     def __init__(self, layers: torch.nn.ModuleList, max_block: int, stop: bool = True):
@@ -169,8 +203,8 @@ class LayerTaps:
         self.ring: torch.Tensor | None = None
         self.norms: torch.Tensor | None = None
         self.keep = self.last_rows = None
-        self.acc_all = self.acc_last = self.acc_cos = None
-        self.tokens = self.samples = 0
+        self.groups: dict[str, dict] = {}
+        self.group = MIXED
 
     def __enter__(self):
         for i, layer in enumerate(self.layers):
@@ -183,7 +217,7 @@ class LayerTaps:
         self.handles.clear()
         self.ring = self.norms = None
 
-    def start_batch(self, attention_mask: torch.Tensor) -> None:
+    def start_batch(self, attention_mask: torch.Tensor, group: str | None = None) -> None:
         """Rows of the real tokens in the flattened batch, and of each sample's last one.
 
         Found from the host copy of the mask, so the GPU is never waited for.
@@ -191,8 +225,10 @@ class LayerTaps:
         mask = attention_mask.cpu().bool()
         self.keep = mask.flatten().nonzero().squeeze(1)
         self.last_rows = mask.sum(dim=1).cumsum(0) - 1  # real tokens are packed row by row
-        self.tokens += int(self.keep.numel())
-        self.samples += int(mask.shape[0])
+        self.group = group or MIXED
+        acc = self.groups.setdefault(self.group, {"tokens": 0, "samples": 0, "all": None})
+        acc["tokens"] += int(self.keep.numel())
+        acc["samples"] += int(mask.shape[0])
 
     def _hook(self, index: int):
         def hook(module, args, kwargs, output):
@@ -205,16 +241,19 @@ class LayerTaps:
                 raise StopForward
         return hook
 
-    def _accumulators(self, device: torch.device) -> None:
-        if self.acc_all is None or self.acc_all.device != device:
+    def _accumulators(self, device: torch.device) -> dict:
+        """The current group's (end, slot) tables, made on first use."""
+        acc = self.groups[self.group]
+        if acc["all"] is None:
             shape = (self.num_layers + 1, self.max_block)
-            self.acc_all = torch.zeros(shape, dtype=torch.float64, device=device)
-            self.acc_last = torch.zeros(shape, dtype=torch.float64, device=device)
-            self.acc_cos = torch.zeros(self.num_layers, dtype=torch.float64, device=device)
+            acc["all"] = torch.zeros(shape, dtype=torch.float64, device=device)
+            acc["last"] = torch.zeros(shape, dtype=torch.float64, device=device)
+            acc["cos"] = torch.zeros(self.num_layers, dtype=torch.float64, device=device)
+        return acc
 
     def _add_state(self, end: int, x: torch.Tensor) -> None:
         """Score every block ending at `end`, then store x_end in the oldest slot."""
-        self._accumulators(x.device)
+        acc = self._accumulators(x.device)
         if end == 0 or self.keep.device != x.device:
             self.keep = self.keep.to(x.device, non_blocking=True)
             self.last_rows = self.last_rows.to(x.device, non_blocking=True)
@@ -227,10 +266,10 @@ class LayerTaps:
             cos = (dot / (norms[:, :filled] * norm.unsqueeze(1)).clamp_min(1e-12))
             cos = cos.clamp_(-1.0, 1.0)
             dist = torch.arccos(cos).div_(math.pi)
-            self.acc_all[end, :filled] += dist.sum(0)
-            self.acc_last[end, :filled] += dist.index_select(0, self.last_rows).sum(0)
+            acc["all"][end, :filled] += dist.sum(0)
+            acc["last"][end, :filled] += dist.index_select(0, self.last_rows).sum(0)
             neighbour = (end - 1) % self.max_block  # n = 1: Block Influence of layer end-1
-            self.acc_cos[end - 1] += cos[:, neighbour].sum()
+            acc["cos"][end - 1] += cos[:, neighbour].sum()
         if end < self.num_layers:  # x_L pairs with nothing later
             slot = end % self.max_block  # held end - max_block, scored above for the last time
             ring[:, slot] = state
@@ -251,19 +290,26 @@ class LayerTaps:
             self.norms = state.new_empty((tokens, self.max_block), dtype=torch.float32)
         return self.ring[:tokens], self.norms[:tokens]
 
-    def running_sums(self) -> RunningSums:
-        """Unfold the (end, slot) table into sums by (block size, start)."""
+    def running_sums(self, group: str | None = None) -> RunningSums:
+        """Unfold the (end, slot) tables into sums by (block size, start).
+
+        `group`: one group's sums; None: every group's together (the whole sample).
+        """
         sums = RunningSums(self.num_layers, self.max_block)
-        sums.tokens, sums.samples = self.tokens, self.samples
-        if self.acc_all is None:
+        chosen = [self.groups[group]] if group is not None else list(self.groups.values())
+        sums.tokens = sum(acc["tokens"] for acc in chosen)
+        sums.samples = sum(acc["samples"] for acc in chosen)
+        chosen = [acc for acc in chosen if acc["all"] is not None]
+        if not chosen:
             return sums
-        acc_all, acc_last = self.acc_all.cpu(), self.acc_last.cpu()
+        acc_all = sum(acc["all"].cpu() for acc in chosen)
+        acc_last = sum(acc["last"].cpu() for acc in chosen)
         for end in range(1, self.num_layers + 1):
             for slot in range(min(end, self.max_block)):
                 n = (end - slot - 1) % self.max_block + 1  # slot holds x_{end-n}
                 sums.all_sum[n - 1, end - n] = acc_all[end, slot]
                 sums.last_sum[n - 1, end - n] = acc_last[end, slot]
-        sums.cos_sum = self.acc_cos.cpu()
+        sums.cos_sum = sum(acc["cos"].cpu() for acc in chosen)
         return sums
 
 
@@ -313,18 +359,32 @@ def score_model(model, batches: list[dict[str, torch.Tensor]], *, max_block: int
     with LayerTaps(layers, max_block) as taps:
         for batch in _progress(batches, progress, "score"):
             rows = micro_batch or _auto_micro_batch(model, batch["attention_mask"], max_block)
+            inputs = tensors(batch)
             for start in range(0, batch["attention_mask"].shape[0], int(rows)):
-                part = {k: v[start:start + int(rows)] for k, v in batch.items()}
-                taps.start_batch(part["attention_mask"])  # before the copy: no GPU sync
+                part = {k: v[start:start + int(rows)] for k, v in inputs.items()}
+                # before the copy: no GPU sync
+                taps.start_batch(part["attention_mask"], batch.get("lang"))
                 part = {k: v.to(device) for k, v in part.items()}
                 try:
                     model(**part, use_cache=False)
                 except StopForward:
                     pass
-    sums = taps.running_sums()
-    result = {
-        "num_layers": n_layers,
-        "layers_module": path,
+    result = {"num_layers": n_layers, "layers_module": path, **_metrics(taps.running_sums()),
+              "max_block": max_block}
+    langs = [g for g in taps.groups if g != MIXED]
+    if langs:  # every metric again per language, from the same pass
+        result["by_language"] = {lang: _metrics(taps.running_sums(lang)) for lang in langs}
+    if ppl:
+        perplexity = layer_removal_perplexity(
+            model, batches, block_sizes=ppl_block_sizes or (), progress=progress)
+        for lang, values in perplexity.pop("by_language", {}).items():
+            result.setdefault("by_language", {}).setdefault(lang, {})["perplexity"] = values
+        result["perplexity"] = perplexity
+    return result
+
+
+def _metrics(sums: RunningSums) -> dict:
+    return {
         "block_influence": sums.block_influence(),
         "angular_distance": {
             "last_token": sums.distances(sums.last_sum, sums.samples),
@@ -332,12 +392,7 @@ def score_model(model, batches: list[dict[str, torch.Tensor]], *, max_block: int
         },
         "samples": sums.samples,
         "tokens": sums.tokens,
-        "max_block": max_block,
     }
-    if ppl:
-        result["perplexity"] = layer_removal_perplexity(
-            model, batches, block_sizes=ppl_block_sizes or (), progress=progress)
-    return result
 
 
 def _auto_micro_batch(model, attention_mask: torch.Tensor, max_block: int) -> int:
@@ -372,7 +427,14 @@ def best_blocks(distance: dict[str, list[float]]) -> dict[str, int]:
 @torch.inference_mode()
 def batches_nll(model, batches, device) -> tuple[float, int]:
     """Summed next-token NLL over non-padding targets, and the number of targets."""
-    total, count = 0.0, 0
+    groups = grouped_nll(model, batches, device)
+    return sum(g[0] for g in groups.values()), sum(g[1] for g in groups.values())
+
+
+@torch.inference_mode()
+def grouped_nll(model, batches, device) -> dict[str, tuple[float, int]]:
+    """{lang: (summed next-token NLL, targets)} over the batches of each `lang` label."""
+    groups: dict[str, list] = {}
     for batch in batches:
         ids = batch["input_ids"].to(device)
         mask = batch["attention_mask"].to(device)
@@ -380,9 +442,10 @@ def batches_nll(model, batches, device) -> tuple[float, int]:
         target_mask = mask[:, 1:].bool()
         nll = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), ids[:, 1:],
                               reduction="none")
-        total += float(nll[target_mask].double().sum())
-        count += int(target_mask.sum())
-    return total, count
+        group = groups.setdefault(batch.get("lang") or MIXED, [0.0, 0])
+        group[0] += float(nll[target_mask].double().sum())
+        group[1] += int(target_mask.sum())
+    return {lang: (nll, count) for lang, (nll, count) in groups.items()}
 
 
 @torch.inference_mode()
@@ -393,12 +456,13 @@ def layer_removal_perplexity(model, batches, *, block_sizes=(), progress: bool =
     n layers, for each n in `block_sizes`) whose removal raises perplexity least matters
     least. Layers are removed from the live model in place (no copy of any weight) and
     restored after each measurement. Returns {full, without_layer: [L], without_block:
-    {n: [start 0..L-n]}, tokens}.
+    {n: [start 0..L-n]}, tokens}, and the same per language under `by_language` when the
+    batches carry languages (each pass serves every language at once).
     """
     device = next(model.parameters()).device
     _, layers = find_decoder_layers(model)
     n_layers = len(layers)
-    base_nll, count = batches_nll(model, batches, device)
+    base = grouped_nll(model, batches, device)
     blocks = [(1, start) for start in range(n_layers)]
     blocks += [(int(n), start) for n in block_sizes for start in range(n_layers - int(n) + 1)]
     measured = {}
@@ -407,15 +471,25 @@ def layer_removal_perplexity(model, batches, *, block_sizes=(), progress: bool =
         if not keep:
             raise ValueError(f"ppl block size {n} removes all {n_layers} layers; lower it")
         with layers_removed(model, keep):
-            nll, _ = batches_nll(model, batches, device)
-        measured[n, start] = math.exp(nll / count)
-    return {
-        "full": math.exp(base_nll / count),
-        "without_layer": [measured[1, start] for start in range(n_layers)],
-        "without_block": {str(n): [measured[int(n), s] for s in range(n_layers - int(n) + 1)]
-                          for n in block_sizes},
-        "tokens": count,
-    }
+            measured[n, start] = grouped_nll(model, batches, device)
+
+    def table(groups: list[str]) -> dict:
+        def ppl(nlls: dict) -> float:
+            return math.exp(sum(nlls[g][0] for g in groups) / sum(nlls[g][1] for g in groups))
+        return {
+            "full": ppl(base),
+            "without_layer": [ppl(measured[1, start]) for start in range(n_layers)],
+            "without_block": {str(n): [ppl(measured[int(n), s])
+                                       for s in range(n_layers - int(n) + 1)]
+                              for n in block_sizes},
+            "tokens": sum(base[g][1] for g in groups),
+        }
+
+    result = table(list(base))
+    langs = [g for g in base if g != MIXED]
+    if langs:
+        result["by_language"] = {lang: table([lang]) for lang in langs}
+    return result
 
 
 @contextlib.contextmanager
@@ -483,9 +557,11 @@ def score_layers(model_dir, calibration_parquet, out_json, out_csv, out_png, *,
     model, tokenizer = load_model(model_dir, dtype=dtype, device=device,
                                   allow_pickle=allow_pickle,
                                   trust_remote_code=trust_remote_code)
-    texts = calibration_texts(calibration_parquet, num_samples)
-    batches = calibration_batches(tokenizer, texts, seq_len, batch_size)
-    log.info("scoring %s on %d samples (%d batches)", model_dir, len(texts), len(batches))
+    rows = calibration_rows(calibration_parquet, num_samples)
+    langs = [lang for _, lang in rows]
+    batches = calibration_batches(tokenizer, [text for text, _ in rows], seq_len, batch_size,
+                                  langs=None if set(langs) == {MIXED} else langs)
+    log.info("scoring %s on %d samples (%d batches)", model_dir, len(rows), len(batches))
     ppl_block_sizes = _int_list(ppl_block_sizes)
     result = score_model(model, batches, max_block=max_block, ppl=ppl or bool(ppl_block_sizes),
                          ppl_block_sizes=ppl_block_sizes, progress=progress)
@@ -494,6 +570,8 @@ def score_layers(model_dir, calibration_parquet, out_json, out_csv, out_png, *,
         "model_type": model.config.model_type,
         **result,
         "best_block": best_blocks(result["angular_distance"]["last_token"]),
+        "calibration": {"set": MIXED, "languages": {lang: langs.count(lang)
+                                                   for lang in dict.fromkeys(langs)}},
         "settings": {"calibration": str(calibration_parquet), "num_samples": num_samples,
                      "seq_len": seq_len, "batch_size": batch_size, "max_block": max_block,
                      "ppl_block_sizes": ppl_block_sizes,
@@ -510,13 +588,17 @@ def score_layers(model_dir, calibration_parquet, out_json, out_csv, out_png, *,
 
 
 def write_scores_csv(scores: dict, out_csv) -> None:
-    """block_start, block_end, n, distance, distance_all_tokens, one row per block."""
-    last = scores["angular_distance"]["last_token"]
-    every = scores["angular_distance"]["all_tokens"]
-    lines = [CSV_HEADER, "block_start,block_end,n,distance,distance_all_tokens\n"]
-    for n, row in last.items():
-        for start, value in enumerate(row):
-            lines.append(f"{start},{start + int(n)},{n},{value:.8g},{every[n][start]:.8g}\n")
+    """block_start, block_end, n, distance, distance_all_tokens, calibration: one row per
+    block and calibration set (all languages, then each language)."""
+    lines = [CSV_HEADER, "block_start,block_end,n,distance,distance_all_tokens,calibration\n"]
+    sets = {MIXED: scores, **scores.get("by_language", {})}
+    for name, metrics in sets.items():
+        last = metrics["angular_distance"]["last_token"]
+        every = metrics["angular_distance"]["all_tokens"]
+        for n, row in last.items():
+            for start, value in enumerate(row):
+                lines.append(f"{start},{start + int(n)},{n},{value:.8g},{every[n][start]:.8g},"
+                             f"{name}\n")
     with atomic_output(out_csv) as tmp:
         Path(tmp).write_text("".join(lines), encoding="utf-8")
 

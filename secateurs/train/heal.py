@@ -8,9 +8,9 @@ pretrained start.
 
 Launch (one process, or many under torchrun; see `secateurs.train.stage.launch_command`)::
 
-    python -m secateurs.train.train_cli heal --model M --packed P --out O --checkpoint-dir C \
+    python -m secateurs heal --model M --packed P --out O --checkpoint-dir C \
         --log-csv L --config heal.yaml
-    torchrun --standalone --nproc_per_node 2 -m secateurs.train.train_cli heal ... (same arguments)
+    torchrun --standalone --nproc_per_node 2 -m secateurs heal ... (same arguments)
 
 Data: `packed_dir/train.parquet` rows of exactly seq_len tokens with position_ids that
 restart at 0 at each document (secateurs.data.packing). Documents are kept apart in attention
@@ -26,7 +26,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
@@ -176,6 +175,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                                            preemption=cfg["checkpoint_on_sigterm"])
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    T.apply_tokenizer_overrides(tokenizer, cfg)
     recovery = _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir,
                                   max_steps, seq_len, T.checkpoint_step(resume))
     callbacks += [recovery] if recovery else []
@@ -186,7 +186,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         tokens_seen, train_loss, steps = int(state.get("num_input_tokens_seen", 0)), None, state["global_step"]
         if T.is_main_process():
             T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir)
+                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg))
     else:
         trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
                                 teacher_dir if distill else None)
@@ -194,7 +194,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         result = trainer.train(resume_from_checkpoint=resume)
         T.check_finished(trainer)
         # ---- save
-        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging)
+        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
+                       config_overrides=T.config_overrides(cfg))
         tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
         steps = trainer.state.global_step
     summary = {

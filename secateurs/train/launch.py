@@ -2,7 +2,7 @@
 
 One process (the CPU demo, one GPU) calls the stage function directly, so tracebacks and
 logs stay in the rule's log. Several processes (`num_processes` in the stage's config,
-one per GPU of the job's allocation) run `secateurs.train.train_cli` under torchrun inside the
+one per GPU of the job's allocation) run `python -m secateurs heal|chat` under torchrun inside the
 same job, which is how a SLURM job with `gpu=N` trains on all N GPUs (with DeepSpeed when
 the config names a ZeRO file). Several nodes (`num_nodes`, SLURM only) add srun, which
 starts one torchrun per node of the job's allocation; they meet at a port of the node
@@ -19,18 +19,21 @@ import subprocess
 from pathlib import Path
 
 from secateurs import settings
-from secateurs.train.stage import checkpoint_dir_for, launch_command
+from secateurs.io import write_json
+from secateurs.train.stage import checkpoint_dir_for, is_main_process, launch_command
 
 log = logging.getLogger(__name__)
 
 SECTIONS = {"heal": "heal", "chat-sft": "chat"}
+COMMANDS = {"heal": "heal", "chat-sft": "chat"}  # `python -m secateurs <command>`
 
 
 def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
                 checkpoint_dir: str | os.PathLike | None = None,
                 checkpoint_root: str | os.PathLike | None = None, packed: str | None = None,
                 data: str | None = None, teacher: str | None = None,
-                heldout: dict | None = None, recovery_csv: str | None = None) -> dict | None:
+                summary_json: str | None = None, heldout: dict | None = None,
+                recovery_csv: str | None = None) -> dict | None:
     """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
     `config["num_nodes"]` nodes.
 
@@ -43,18 +46,27 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
                                                                           packed, data, teacher))
     processes = int(config["num_processes"])
     nodes = int(config["num_nodes"])
-    if processes <= 1 and nodes <= 1:
-        return _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
-                           log_csv=log_csv, config=config, packed=packed, data=data,
-                           teacher=teacher, heldout=heldout, recovery_csv=recovery_csv)
+    if (processes <= 1 and nodes <= 1) or "WORLD_SIZE" in os.environ:
+        # one process, or one rank that a launcher started: train here
+        try:
+            summary = _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
+                                  log_csv=log_csv, config=config, packed=packed, data=data,
+                                  teacher=teacher, heldout=heldout,
+                                  recovery_csv=recovery_csv)
+        finally:
+            end_process_group()
+        if summary_json and is_main_process():
+            write_json(summary, summary_json)
+        return summary
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     config_file = checkpoint_dir / f"{stage}-config.json"
     config_file.write_text(json.dumps({SECTIONS[stage]: config}, indent=2, default=str))
-    args = [stage, "--model", model, "--out", out, "--checkpoint-dir", str(checkpoint_dir),
-            "--log-csv", log_csv, "--config", str(config_file)]
+    args = [COMMANDS[stage], "--model", model, "--out", out, "--checkpoint-dir",
+            str(checkpoint_dir), "--log-csv", log_csv, "--config", str(config_file)]
     args += ["--packed", packed] if packed else ["--data", data]
     args += ["--teacher", teacher] if teacher else []
+    args += ["--summary-json", summary_json] if summary_json else []
     args += [f"--heldout={lang}={path}" for lang, path in (heldout or {}).items()]
     args += ["--recovery-csv", recovery_csv] if recovery_csv else []
     command = launch_command(processes, args, **multi_node(SECTIONS[stage], nodes))
@@ -64,7 +76,8 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
 
 
 def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,
-                teacher, heldout, recovery_csv) -> dict:
+                teacher, heldout=None, recovery_csv=None) -> dict:
+    log_placement()
     if stage == "heal":
         from secateurs.train.heal import heal
 
@@ -84,6 +97,26 @@ def _fingerprint(stage, model, config, packed, data, teacher) -> dict:
     from secateurs.train.sft import chat_fingerprint
 
     return chat_fingerprint(model, data, config)
+
+
+def log_placement() -> None:
+    """Which rank runs where: the rule's log then shows a multi-node job used every node."""
+    log.info("rank %s of %s (local rank %s) on node %s", os.environ.get("RANK", "0"),
+             os.environ.get("WORLD_SIZE", "1"), os.environ.get("LOCAL_RANK", "0"),
+             os.environ.get("SLURMD_NODENAME") or socket.gethostname())
+
+
+def end_process_group() -> None:
+    """Leave the process group before the interpreter exits.
+
+    A rank that exits with the group alive tears gloo's/NCCL's worker threads down during
+    interpreter shutdown, where C++ std::terminate aborts it ("terminate called without an
+    active exception", SIGABRT), and the other torchrun agent then waits out its exit
+    barrier (300 s). Destroying the group first ends the threads cleanly."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def multi_node(section: str, nodes: int) -> dict:

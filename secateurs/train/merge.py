@@ -28,7 +28,7 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md"
 
 def merge_adapter(base_model_dir: str | os.PathLike, adapter_dir: str | os.PathLike,
                   out_dir: str | os.PathLike, *, keep_adapter: bool = True,
-                  dtype: torch.dtype | None = None) -> None:
+                  dtype: torch.dtype | None = None, config_overrides: dict | None = None) -> None:
     """Merge the LoRA adapter in `adapter_dir` into `base_model_dir`; write `out_dir` atomically."""
     from peft import PeftModel
 
@@ -44,6 +44,8 @@ def merge_adapter(base_model_dir: str | os.PathLike, adapter_dir: str | os.PathL
         log.info("resizing base embeddings to %d tokens for the adapter's tokenizer", len(tokenizer))
         base.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    for key, value in (config_overrides or {}).items():  # e.g. max_position_embeddings
+        setattr(merged.config, key, value)
     with atomic_output(out_dir, directory=True) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

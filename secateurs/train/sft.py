@@ -1,4 +1,4 @@
-"""Chat fine-tuning: trl SFTTrainer on ChatML conversations, loss on assistant tokens only.
+"""Chat fine-tuning: trl SFTTrainer on conversations, loss on assistant tokens only.
 
 Pruned Yi's second stage fine-tunes the healed model on SlimOrca in ChatML; AEZAKMI
 (QLoRA r=16, alpha=32, all projections, lr 5e-5, seq 1400, constant schedule, sample
@@ -10,6 +10,9 @@ markers is replaced by `secateurs.train.chatml.CHATML_TEMPLATE`, whose marker al
 `<|im_start|>`/`<|im_end|>` they are added and the embeddings resized; the chat model's
 generation config stops at `<|im_end|>`.
 
+`prompt_format: yayi` (or `base`) swaps ChatML for another format, with its own
+end-of-turn token as stop token (secateurs.train.templates).
+
 Over-long conversations are dropped and counted before trl sees them, because trl would
 truncate them silently (keep_start); `truncation: keep_start` opts in to trl's truncation.
 """
@@ -19,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from transformers import AutoTokenizer
 
@@ -27,6 +29,7 @@ from secateurs.train import stage as T
 from secateurs.data.chat import read_chat_jsonl
 from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
 from secateurs import settings
+from secateurs.train.templates import apply_prompt_format, end_of_turn_ids
 from secateurs.io import read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -113,8 +116,9 @@ def build_sft_trainer(model_dir, chat_jsonl, *, checkpoint_dir, config: dict, ca
         assistant_only_loss=True, dataset_num_proc=None,
         include_num_input_tokens_seen="non_padding")
     model = T.load_causal_lm(model_dir, cfg, bf16=args.bf16)
-    added = ensure_chatml(tokenizer, model)
-    model.generation_config.eos_token_id = stop_token_ids(tokenizer)
+    added = apply_prompt_format(tokenizer, cfg["prompt_format"], model)
+    T.apply_tokenizer_overrides(tokenizer, cfg)
+    model.generation_config.eos_token_id = end_of_turn_ids(tokenizer, cfg["prompt_format"])
     peft_config = None
     if method in ("lora", "qlora"):
         peft_config = T.lora_config(cfg)
@@ -158,12 +162,14 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
         train_loss, steps = None, state["global_step"]
         if T.is_main_process():
             T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir, generation_eos=stop_token_ids(tokenizer))
+                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg),
+                            generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]))
     else:
         result = trainer.train(resume_from_checkpoint=resume)
         T.check_finished(trainer)
         T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
-                       generation_eos=stop_token_ids(tokenizer))
+                       config_overrides=T.config_overrides(cfg),
+                       generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]))
         train_loss, steps = float(result.training_loss), trainer.state.global_step
     summary = {"method": cfg["method"], "steps": steps, "train_loss": train_loss,
                "first_loss": csv_cb.rows[0]["loss"] if csv_cb.rows else None,

@@ -134,6 +134,7 @@ def training_arguments(config: dict, checkpoint_dir: str | os.PathLike, *, max_s
                                   f"{sorted(SCHEDULERS)}")
     bf16 = use_bf16(config["bf16"])
     kwargs: dict[str, Any] = dict(
+        optim=check_optimizer(config),
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=int(config["batch_size"]),
         gradient_accumulation_steps=int(config["gradient_accumulation_steps"]),
@@ -185,6 +186,40 @@ def _warmup(config: dict) -> float:
     if not 0.0 <= ratio < 1.0:
         raise TrainingConfigError(f"config key warmup_ratio={ratio}: must be in [0, 1)")
     return ratio
+
+
+# bitsandbytes' optimizers: 8-bit AdamW states (AEZAKMI's adamw_bnb_8bit) and the paged ones
+BNB_OPTIMIZERS = {"adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}
+
+
+def check_optimizer(config: dict) -> str:
+    """The optimizer name for TrainingArguments.optim, refused here when it cannot run.
+
+    bitsandbytes' optimizers keep their states on CUDA; on CPU transformers would fail
+    deep inside the first step, so the stage stops before loading anything.
+    """
+    name = config["optimizer"]
+    if name in BNB_OPTIMIZERS:
+        if not torch.cuda.is_available():
+            raise TrainingConfigError(f"config key optimizer={name!r} needs a CUDA GPU (bitsandbytes "
+                                      "keeps its states there). Fix: use optimizer: adamw_torch here")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise TrainingConfigError(f"config key optimizer={name!r} needs bitsandbytes. Fix: pip "
+                                      "install bitsandbytes, or use optimizer: adamw_torch")
+    return name
+
+
+def config_overrides(config: dict) -> dict:
+    """Model config fields a stage sets (AEZAKMI lowered Yi-200K's max_position_embeddings to
+    4096 to train at all); written into the trained model's config.json."""
+    value = config["max_position_embeddings"]
+    return {} if value is None else {"max_position_embeddings": int(value)}
+
+
+def apply_tokenizer_overrides(tokenizer, config: dict) -> None:
+    """`model_max_length` saved with the trained model's tokenizer (AEZAKMI: 4096)."""
+    if config["model_max_length"] is not None:
+        tokenizer.model_max_length = int(config["model_max_length"])
 
 
 # ----------------------------------------------------------------------------- resume
@@ -480,7 +515,7 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
                    srun: bool = True) -> list[str]:
     """The command line that runs a training stage on `num_processes` processes per node.
 
-    One process runs plain `python -m secateurs.train.train_cli`; more use torchrun (one node):
+    One process runs plain `python -m secateurs heal|chat`; more use torchrun (one node):
     accelerate's `--cpu` mode silently runs one process and refuses DeepSpeed (STACK.md), and
     torchrun behaves the same on CPU and GPU. DeepSpeed is selected by the stage's config
     (`deepspeed: config/deepspeed/zero2.json`) or `--deepspeed` here, and the HF Trainer
@@ -500,7 +535,7 @@ def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
     stage_args = list(stage_args or [])
     if deepspeed_config:
         stage_args += ["--deepspeed", str(deepspeed_config)]
-    train = ["-m", "secateurs.train.train_cli", *stage_args]
+    train = ["-m", "secateurs", *stage_args]
     if num_nodes <= 1 and num_processes <= 1:
         return [sys.executable, *train]
     runner = [sys.executable, "-m", "torch.distributed.run"]
@@ -560,7 +595,7 @@ def load_causal_lm(model_dir: str | os.PathLike, config: dict, *, bf16: bool):
         kwargs["dtype"] = torch.bfloat16
     else:
         kwargs["dtype"] = torch.bfloat16 if (bf16 and method == "lora") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs, **config_overrides(config))
     model.config.use_cache = False
     return model
 
@@ -597,7 +632,8 @@ def wrap_lora(model, config: dict):
 
 
 def save_trained(trainer, tokenizer, out_dir: str | os.PathLike, *, base_model_dir: str | os.PathLike,
-                 staging: str | os.PathLike, generation_eos: list[int] | None = None) -> None:
+                 staging: str | os.PathLike, generation_eos: list[int] | None = None,
+                 config_overrides: dict | None = None) -> None:
     """Write the trained model to `out_dir` as an HF directory, atomically.
 
     Every process calls this (ZeRO-3 gathers shards collectively inside `save_model`); the
@@ -614,7 +650,7 @@ def save_trained(trainer, tokenizer, out_dir: str | os.PathLike, *, base_model_d
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.generation_config.save_pretrained(staging)
     publish_model(staging, tokenizer, out_dir, base_model_dir=base_model_dir,
-                  generation_eos=generation_eos)
+                  generation_eos=generation_eos, config_overrides=config_overrides)
 
 
 MODEL_FILE_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "config.json",
@@ -640,8 +676,13 @@ def stage_from_checkpoint(checkpoint: str | os.PathLike, staging: str | os.PathL
 
 
 def publish_model(staging: str | os.PathLike, tokenizer, out_dir: str | os.PathLike, *,
-                  base_model_dir: str | os.PathLike, generation_eos: list[int] | None = None) -> None:
-    """Turn a staged save (full weights or a LoRA adapter) into the final `out_dir`."""
+                  base_model_dir: str | os.PathLike, generation_eos: list[int] | None = None,
+                  config_overrides: dict | None = None) -> None:
+    """Turn a staged save (full weights or a LoRA adapter) into the final `out_dir`.
+
+    `config_overrides` (see `config_overrides`) reach a merged LoRA model too, whose config
+    comes from the base directory, not from the trained (overridden) model.
+    """
     from transformers import GenerationConfig
 
     from secateurs.train.merge import ADAPTER_SUBDIR, merge_adapter
@@ -658,7 +699,7 @@ def publish_model(staging: str | os.PathLike, tokenizer, out_dir: str | os.PathL
         generation.pad_token_id = tokenizer.pad_token_id
     generation.save_pretrained(staging)
     if (staging / "adapter_config.json").exists():
-        merge_adapter(base_model_dir, staging, out_dir)
+        merge_adapter(base_model_dir, staging, out_dir, config_overrides=config_overrides)
         if not (Path(out_dir) / ADAPTER_SUBDIR).exists():
             raise RuntimeError(f"merge_adapter did not keep the adapter in {out_dir}/{ADAPTER_SUBDIR}")
         enable_kv_cache(Path(out_dir) / "config.json")

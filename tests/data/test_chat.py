@@ -210,7 +210,7 @@ def test_tool_call_labels_cover_calls_and_answers_only(tmp_path, tiny_llama_dir)
     cfg = {"method": "full", "learning_rate": 1e-3, "max_steps": 1, "batch_size": 1,
            "gradient_accumulation_steps": 1, "max_length": 1024, "packing": False,
            "lr_scheduler": "constant", "warmup_ratio": 0.0, "save_steps": 10, "logging_steps": 1,
-           "seed": 0, "bf16": "false", "disable_tqdm": True}
+           "seed": 0, "bf16": False, "disable_tqdm": True}
     trainer, tokenizer = build_sft_trainer(tiny_llama_dir, chat, checkpoint_dir=tmp_path / "ck", config=cfg)
     row = trainer.train_dataset[0]
     spans, current = [], []

@@ -1,4 +1,5 @@
-"""mix_corpora: held-out sets disjoint from training, ratio by tokens, seeded shuffle."""
+"""mix_corpora: held-out sets disjoint from training, ratio by tokens across any number of
+sources and languages, seeded shuffle."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ def corpora(tmp_path):
     zh = tmp_path / "zhwiki.parquet"
     write_parquet([{"id": str(i), "title": "t", "url": "u", "text": t}
                    for i, t in enumerate(ZH)], zh)
-    return [en], [zh]
+    return {"cosmopedia": {"path": en, "language": "en", "weight": 2},
+            "zhwiki": {"path": zh, "language": "zh", "weight": 1}}
 
 
-def _mix(corpora, tokenizer_dir, out, **kwargs):
-    return mix_corpora(*corpora, tokenizer_dir, out, **kwargs)
+def _mix(sources, tokenizer_dir, out, *, heldout_docs, seed=0, **kwargs):
+    return mix_corpora(sources, tokenizer_dir, out, heldout_docs=heldout_docs, seed=seed, **kwargs)
 
 
 def test_outputs_and_columns(corpora, tiny_tokenizer_dir, tmp_path):
@@ -45,10 +47,10 @@ def test_outputs_and_columns(corpora, tiny_tokenizer_dir, tmp_path):
 
 def test_heldout_never_enters_training(corpora, tiny_tokenizer_dir, tmp_path):
     # A held-out text duplicated in the source must not sneak in via its twin.
-    en, zh = corpora
     dup = tmp_path / "dup.parquet"
     write_parquet([{"text": t} for t in EN], dup)  # every English text twice
-    _mix(([en[0], dup], zh), tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=10)
+    sources = {**corpora, "dup": {"path": dup, "language": "en", "weight": 1}}
+    _mix(sources, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=10)
     train = {r["text"] for r in read_parquet(tmp_path / "mix" / "train.parquet")}
     for lang in ("en", "zh"):
         heldout = {r["text"] for r in read_parquet(tmp_path / "mix" / f"heldout_{lang}.parquet")}
@@ -56,8 +58,7 @@ def test_heldout_never_enters_training(corpora, tiny_tokenizer_dir, tmp_path):
 
 
 def test_ratio_is_by_tokens_of_the_given_tokenizer(corpora, tiny_tokenizer_dir, tmp_path):
-    stats = _mix(corpora, tiny_tokenizer_dir, tmp_path / "mix", ratio={"en": 2, "zh": 1},
-                 heldout_docs=5)
+    stats = _mix(corpora, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=5)
     rows = read_parquet(tmp_path / "mix" / "train.parquet")
     tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
     for row in rows[:20]:
@@ -90,11 +91,63 @@ def test_seeded_shuffle_is_deterministic(corpora, tiny_tokenizer_dir, tmp_path):
 
 
 def test_bad_config_raises(corpora, tiny_tokenizer_dir, tmp_path):
-    with pytest.raises(ValueError, match="ratio keys"):
-        _mix(corpora, tiny_tokenizer_dir, tmp_path / "m", ratio={"en": 1})
+    with pytest.raises(ValueError, match="weights must be positive"):
+        _mix({**corpora, "zhwiki": {**corpora["zhwiki"], "weight": 0}}, tiny_tokenizer_dir,
+             tmp_path / "m", heldout_docs=5)
     with pytest.raises(ValueError, match="heldout_docs"):
         _mix(corpora, tiny_tokenizer_dir, tmp_path / "m", heldout_docs=60)
     assert not (tmp_path / "m").exists()
+
+
+def _docs(tmp_path, name, texts):
+    path = tmp_path / f"{name}.parquet"
+    write_parquet([{"text": t} for t in texts], path)
+    return path
+
+
+ES = [f"El río {i} cruza el valle de Alder, donde {i % 5} molinos muelen trigo." for i in range(400)]
+BG = [f"Река {i} минава през долината, където {i % 5} мелници мелят жито." for i in range(400)]
+
+
+def test_three_languages_meet_the_configured_ratio(tiny_tokenizer_dir, tmp_path):
+    # es is the scarcest relative to its weight here, so it is used whole and the others
+    # are cut to its scale: every language within 1% of the configured 3:2:1.
+    sources = {"web": {"path": _docs(tmp_path, "web", EN * 5), "language": "en", "weight": 3},
+               "eswiki": {"path": _docs(tmp_path, "es", ES), "language": "es", "weight": 2},
+               "bg": {"path": _docs(tmp_path, "bg", BG), "language": "bg", "weight": 1}}
+    stats = _mix(sources, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=10)
+    tokens = stats["train"]
+    assert stats["ratio"] == {"en": 3, "es": 2, "bg": 1}
+    assert tokens["es"]["tokens"] == tokens["es"]["available_tokens"]
+    for lang, weight in stats["ratio"].items():
+        achieved = tokens[lang]["tokens"] / tokens["es"]["tokens"] * 2
+        assert achieved == pytest.approx(weight, rel=0.01), (lang, achieved)
+    assert {p.name for p in (tmp_path / "mix").glob("heldout_*")} == {
+        "heldout_en.parquet", "heldout_es.parquet", "heldout_bg.parquet"}
+    rows = read_parquet(tmp_path / "mix" / "train.parquet")
+    assert {r["source"] for r in rows} == {"web", "eswiki", "bg"}
+
+
+def test_one_language_alone(tiny_tokenizer_dir, tmp_path):
+    sources = {"eswiki": {"path": _docs(tmp_path, "es", ES), "language": "es", "weight": 1}}
+    stats = _mix(sources, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=20)
+    assert stats["train"]["es"]["docs"] == len(ES) - 20
+    assert stats["achieved_ratio"] == {"es": 1}
+    assert sorted(p.name for p in (tmp_path / "mix").iterdir()) == [
+        "heldout_es.parquet", "stats.json", "train.parquet"]
+
+
+def test_sources_of_one_language_share_its_heldout_and_split_its_weight(tiny_tokenizer_dir,
+                                                                        tmp_path):
+    sources = {"a": {"path": _docs(tmp_path, "a", EN), "language": "en", "weight": 1},
+               "b": {"path": _docs(tmp_path, "b", [t + " More." for t in EN]), "language": "en",
+                     "weight": 1},
+               "es": {"path": _docs(tmp_path, "es", ES), "language": "es", "weight": 2}}
+    stats = _mix(sources, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=10)
+    assert stats["ratio"] == {"en": 2, "es": 2}
+    assert stats["heldout"]["en"]["docs"] == 10
+    per_source = stats["sources"]
+    assert per_source["a"]["tokens"] == pytest.approx(per_source["b"]["tokens"], rel=0.05)
 
 
 @pytest.mark.realdata
@@ -105,7 +158,8 @@ def test_real_c4_and_alpaca_zh(real_data, tiny_tokenizer_dir, tmp_path):
                          .read_text(encoding="utf-8"))
     write_parquet([{"text": t} for t in c4], tmp_path / "c4.parquet")
     write_parquet([{"text": r["output"]} for r in zh_rows], tmp_path / "zh.parquet")
-    stats = mix_corpora([tmp_path / "c4.parquet"], [tmp_path / "zh.parquet"], tiny_tokenizer_dir,
-                        tmp_path / "mix", heldout_docs=50)
+    sources = {"c4": {"path": tmp_path / "c4.parquet", "language": "en", "weight": 2},
+               "alpaca": {"path": tmp_path / "zh.parquet", "language": "zh", "weight": 1}}
+    stats = _mix(sources, tiny_tokenizer_dir, tmp_path / "mix", heldout_docs=50)
     assert stats["heldout"]["en"]["docs"] == stats["heldout"]["zh"]["docs"] == 50
     assert stats["achieved_ratio"]["en"] == pytest.approx(2, rel=0.05)

@@ -50,7 +50,8 @@ def _jsonl(name: str) -> list[dict]:
 
 
 def test_shipped_files_exist_and_are_small():
-    for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA, corpus.SHA256SUMS, "README.md"):
+    for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA, *corpus.TASKS.values(),
+                 corpus.SHA256SUMS, "README.md"):
         assert (DEMO / name).is_file(), f"{name} missing: run python -m secateurs.demo.corpus config/demo"
     for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA):
         assert (DEMO / name).stat().st_size < 2_200_000
@@ -64,7 +65,7 @@ def _payload(path: Path) -> bytes:
 
 
 def test_regenerating_gives_the_shipped_content(regenerated):
-    for key in ("zhwiki", "cosmopedia", "slimorca"):
+    for key in ("zhwiki", "cosmopedia", "slimorca", "tasks_en", "tasks_zh"):
         path = regenerated[key]
         assert _payload(path) == _payload(DEMO / path.name), (
             f"{path.name} differs from the generator's output: "
@@ -83,7 +84,7 @@ def test_regenerating_gives_the_shipped_bytes(regenerated):
 
 def test_manifest_matches_shipped_files():
     lines = (DEMO / corpus.SHA256SUMS).read_text().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 5  # three corpora and the two benchmark task files
     for line in lines:
         digest, name = line.split("  ")
         assert corpus.sha256(DEMO / name) == digest

@@ -69,6 +69,21 @@ def test_perplexity_equals_exp_of_plain_cross_entropy(model_and_tokenizer):
     assert got["perplexity"] == pytest.approx(math.exp(float(expected)), rel=1e-5)
 
 
+def test_bits_per_byte_counts_the_scored_text(model_and_tokenizer):
+    """Summed NLL in bits over the UTF-8 bytes (characters) of exactly the scored documents:
+    Chinese has 3 bytes per character, so the two figures differ by that factor there."""
+    model, tokenizer = model_and_tokenizer
+    for texts in (EN, ZH):
+        got = perplexity(model, tokenizer, texts, seq_len=8, batch_size=2)
+        bits = got["nll"] * got["tokens"] / math.log(2)
+        assert got["bytes"] == len("".join(texts).encode("utf-8"))
+        assert got["characters"] == len("".join(texts))
+        assert got["bits_per_byte"] == pytest.approx(bits / got["bytes"], rel=1e-9)
+        assert got["bits_per_char"] == pytest.approx(bits / got["characters"], rel=1e-9)
+    zh = perplexity(model, tokenizer, ZH, seq_len=8)
+    assert zh["bits_per_char"] == pytest.approx(3 * zh["bits_per_byte"], rel=0.01)
+
+
 def test_padding_does_not_change_perplexity(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     texts = EN + ZH  # different lengths: batched rows carry padding
@@ -106,6 +121,11 @@ def test_evaluate_model_writes_the_documented_json(base_result, heldout):
     for lang in ("en", "zh"):
         assert written["perplexity"][lang] == pytest.approx(math.exp(written["nll"][lang]))
         assert written["tokens"][lang] > 0
+        assert written["bits_per_byte"][lang] == pytest.approx(
+            written["nll"][lang] * written["tokens"][lang] / math.log(2)
+            / written["bytes"][lang])
+    assert written["bits_per_char"]["en"] == pytest.approx(written["bits_per_byte"]["en"])  # ASCII
+    assert written["bits_per_char"]["zh"] > 2.5 * written["bits_per_byte"]["zh"]
     assert written["documents"] == {"en": len(EN), "zh": len(ZH)}
     assert [(s["prompt"], s["chat"]) for s in written["samples"]] == [
         ("The river town", False), ("What is a triangle?", True)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -13,12 +14,21 @@ from secateurs.evaluate.report import ReportError, human_count, write_report
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _metrics(name, layers, params, en, zh, samples=()):
+def _metrics(name, layers, params, en, zh, samples=(), benchmarks=None):
+    """An evaluate JSON; bits per byte is log2(ppl) x 0.25 tokens per byte (en), 0.5 (zh)."""
     return {"model": name, "model_dir": f"/models/{name}", "num_parameters": params,
             "num_layers": layers, "perplexity": {"en": en, "zh": zh},
+            "bits_per_byte": {"en": 0.25 * math.log2(en), "zh": 0.5 * math.log2(zh)},
             "nll": {}, "tokens": {"en": 100, "zh": 50},
             "samples": [{"prompt": p, "completion": c, "chat": chat} for p, c, chat in samples],
-            "settings": {}}
+            "benchmarks": benchmarks or {}, "settings": {}}
+
+
+def _scores(acc, acc_norm=None, n=100):
+    out = {"n": n, "num_fewshot": 0, "limit": n, "acc": acc, "acc_stderr": 0.04}
+    if acc_norm is not None:
+        out.update(acc_norm=acc_norm, acc_norm_stderr=0.05)
+    return out
 
 
 @pytest.fixture
@@ -26,9 +36,11 @@ def run(tmp_path):
     """Four evaluate outputs in pipeline order, a plan, a heatmap and two training logs."""
     models = {
         "base": _metrics("base", 32, 6_061_035_520, 8.0, 12.0,
-                         [("Once upon", "a time | there", False), ("Hi?", "Hello\nthere", True)]),
+                         [("Once upon", "a time | there", False), ("Hi?", "Hello\nthere", True)],
+                         {"hellaswag": _scores(0.40, 0.50), "winogrande": _scores(0.60)}),
         "pruned": _metrics("pruned", 18, 3_442_000_000, 40.0, 90.0,
-                           [("Once upon", "the the", False)]),
+                           [("Once upon", "the the", False)],
+                           {"hellaswag": _scores(0.30, 0.40), "winogrande": _scores(0.54)}),
         "healed": _metrics("healed", 18, 3_442_000_000, 11.0, 16.0),
         "chat": _metrics("chat", 18, 3_442_000_000, 12.0, 17.5,
                          [("Hi?", "Hello! How can I help?", True)]),
@@ -65,10 +77,13 @@ def test_full_report(run, tmp_path):
     table = write_report(run["metrics"], out, plan_json=run["plan"],
                          scores_png=run["heatmap"], train_logs=run["logs"])
     lines = table.splitlines()
-    assert lines[0].startswith("| model | layers | parameters | ppl en | ppl zh |")
+    assert lines[0].startswith("| model | layers | parameters | bits/byte en | bits/byte zh "
+                               "| ppl en | ppl zh |")
     assert [line.split("|")[1].strip() for line in lines[2:]] == [
         "base", "pruned", "healed", "chat"]
-    assert "| pruned | 18 | 3.44B | 40.00 | 90.00 | en +400.0%, zh +650.0% |" in table
+    # bits/byte: 0.25 log2(40) = 1.330 (base 0.750: +77.4%); 0.5 log2(90) = 3.246 (base 1.792)
+    assert ("| pruned | 18 | 3.44B | 1.330 | 3.246 | 40.00 | 90.00 | en +77.4%, zh +81.1% |"
+            in table)
     for name in ("summary.md", "summary.json", "perplexity.png",
                  "params_vs_perplexity.png", "loss.png", "layer_scores.png"):
         assert (out / name).is_file(), name
@@ -82,7 +97,15 @@ def test_full_report(run, tmp_path):
     assert "| heal | 10 | 41k | 5.000 | 0.500 | 2k |" in md
     assert "a time \\| there" in md and "Hello ⏎ there" in md  # escaped, one line
     assert md.index("- **base**: Hello") < md.index("- **chat**: Hello!")
+    assert "## Benchmarks (lm-evaluation-harness)" in md
+    assert "| hellaswag | pruned | 100 | 0 | 30.0% ± 4.0% | 40.0% ± 5.0% | 75.0% / 80.0% |" in md
+    assert "| winogrande | pruned | 100 | 0 | 54.0% ± 4.0% | - | 90.0% |" in md
+    assert md.index("## Benchmarks") < md.index("## Parameters vs perplexity")
     summary = json.loads((out / "summary.json").read_text())
+    kept = {(b["task"], b["model"]): b["kept"] for b in summary["benchmarks"]}
+    assert kept[("hellaswag", "base")] == {"acc": 1.0, "acc_norm": 1.0}
+    assert kept[("winogrande", "pruned")]["acc"] == pytest.approx(0.9)
+    assert ("hellaswag", "healed") not in kept  # a model without the task gets no row
     assert [m["model"] for m in summary["models"]] == ["base", "pruned", "healed", "chat"]
     assert summary["models"][2]["change_vs_base"]["en"] == pytest.approx(11 / 8 - 1)
     assert summary["training"]["chat"]["loss"] == pytest.approx(5.0 / 60)
@@ -131,7 +154,8 @@ def test_report_from_a_real_evaluation(tiny_llama_dir, tmp_path):
                    tmp_path / "base.json", prompts=["The mill"], max_new_tokens=4, device="cpu")
     table = write_report({"base": tmp_path / "base.json"}, tmp_path / "r")
     assert table.splitlines()[0] == (
-        "| model | layers | parameters | ppl en | ppl es | change vs base |")
+        "| model | layers | parameters | bits/byte en | bits/byte es | ppl en | ppl es "
+        "| change vs base |")
     assert table.splitlines()[2].startswith("| base | 6 |")
 
 

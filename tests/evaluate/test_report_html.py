@@ -50,6 +50,10 @@ def test_embedded_summary_has_table_parameters_and_chat_answers(demo_run):
     answers of base/pruned/healed/chat: summary.md (embedded above) carries them."""
     summary = (demo_run / EMBEDDED["summary (table, parameters, samples)"]).read_text()
     assert re.search(r"\|\s*model\s*\|.*parameters.*\|\s*ppl en\s*\|\s*ppl zh", summary)
+    assert "| bits/byte en | bits/byte zh |" in summary  # the comparable figure leads
+    for model in ("base", "pruned", "healed", "chat"):  # the demo's own lm-eval tasks
+        for task in ("demo_world_en", "demo_world_zh"):
+            assert re.search(rf"^\| {task} \| {model} \| 100 \| 0 \| \d", summary, flags=re.M)
     for model in ("base", "pruned", "healed", "chat"):
         assert re.search(rf"^\|\s*{model}\s*\|.*\d(\.\d+)?[KMB]\s*\|", summary, flags=re.M)
     prompt = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["evaluate"]["chat_prompts"][0]

@@ -142,7 +142,7 @@ def test_ppl_block_metric_and_bad_metrics(scores_json, tiny_llama_dir, tmp_path)
     path = tmp_path / "ppl.json"
     path.write_text(json.dumps(scores))
     plan = run(path, tiny_llama_dir, tmp_path, strategy="ppl", n_remove="2", metric="block")
-    assert plan["remove"] == [3, 4] and plan["metric"] == "block"
+    assert plan["remove"] == [3, 4] and plan["metric"] == "perplexity/block"
     with pytest.raises(PlanError, match="ppl_block_sizes including 3"):
         run(path, tiny_llama_dir, tmp_path, strategy="ppl", n_remove=3, metric="block")
     with pytest.raises(PlanError, match="metric 'cosine'"):

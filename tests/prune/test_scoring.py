@@ -120,7 +120,8 @@ def test_score_layers_writes_json_csv_png(tiny_llama_dir, tmp_path):
     assert lines[0].startswith("#") and "exclusive" in "".join(lines[:6])
     header = [l for l in lines if not l.startswith("#")][0]
     rows = [l.split(",") for l in lines if l[0].isdigit()]
-    assert header == "block_start,block_end,n,distance,distance_all_tokens"
+    assert header == "block_start,block_end,n,distance,distance_all_tokens,calibration"
+    assert {r[5] for r in rows} == {"all"}  # no `lang` column: one calibration set
     assert len(rows) == 6 + 5 + 4  # n = 1, 2, 3 over 6 layers
     assert all(int(r[1]) - int(r[0]) == int(r[2]) for r in rows)
     assert (out / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

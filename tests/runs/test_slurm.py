@@ -38,7 +38,7 @@ PROFILE = SLURM / "profile"
 SLURM_CONFIG = REPO / "tests" / "configs" / "slurm.yaml"
 MULTINODE_CONFIG = REPO / "tests" / "configs" / "multinode.yaml"
 TARGETS = ("results/data/packed", "results/data/chat/train.jsonl")
-RULES = {"wiki_extract", "wiki_convert", "cosmopedia_sample", "demo_tokenizer", "mix",
+RULES = {"wiki_extract", "wiki_convert", "text_sample", "demo_tokenizer", "mix",
          "tokenize", "chat_data"}
 # Output trees compared with the local run; stats files carry wall-clock timings.
 COMPARED = ("results/data", "results/demo/tokenizer")

@@ -34,7 +34,7 @@ def test_deepspeed_configs_leave_sizes_to_the_trainer(name, stage):
 
 def test_launch_command_single_and_multi_process():
     single = launch_command(1, ["heal", "--model", "m"])
-    assert single[1:] == ["-m", "secateurs.train.train_cli", "heal", "--model", "m"]
+    assert single[1:] == ["-m", "secateurs", "heal", "--model", "m"]
     multi = launch_command(4, ["heal"], deepspeed_config="config/deepspeed/zero3.json")
     assert multi[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4"]
     assert multi[-2:] == ["--deepspeed", "config/deepspeed/zero3.json"]

@@ -7,13 +7,12 @@ import csv
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from secateurs.io import write_parquet
 from secateurs.train.heal import PackedCollator, heal, load_packed_dataset
-from secateurs.io import write_json, write_parquet
 from secateurs.train.stage import (LOG_COLUMNS, ResumeMismatchError, TrainingConfigError,
                                 steps_for_budget)
 from train_helpers import heal_cfg, make_packed_dir

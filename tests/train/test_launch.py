@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
 import subprocess
 
 import pytest
@@ -13,7 +11,7 @@ from transformers import AutoModelForCausalLM
 from secateurs.train.launch import free_port, train_stage
 from secateurs.train.stage import launch_command
 from secateurs.io import write_parquet
-from train_helpers import heal_cfg, make_packed_dir
+from train_helpers import heal_cfg, make_packed_dir, two_rank_heal_args
 from workflow import REPO
 
 

@@ -30,7 +30,7 @@ def sft_cfg(**over) -> dict:
     cfg = {"method": "full", "learning_rate": 3e-3, "max_steps": 6, "batch_size": 2,
            "gradient_accumulation_steps": 1, "max_length": 128, "packing": False,
            "lr_scheduler": "constant", "warmup_ratio": 0.0, "save_steps": 3, "logging_steps": 1,
-           "seed": 0, "bf16": "false", "disable_tqdm": True}
+           "seed": 0, "bf16": False, "disable_tqdm": True}
     cfg.update(over)
     return cfg
 

@@ -1,0 +1,7 @@
+"""Rule text_sample: one text dataset (local or hub) sampled with a seed to a token budget."""
+from secateurs.data.text import sample_text
+from secateurs.workflow import rule_log
+
+with rule_log(snakemake):
+    sample_text(snakemake.params.source, snakemake.output.sample, snakemake.output.stats,
+                tokenizer_dir=snakemake.input.get("tokenizer"), **snakemake.params.settings)
