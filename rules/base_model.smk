@@ -1,5 +1,27 @@
 # A base model named by hub id is downloaded once (safetensors and tokenizer files only);
-# a local directory is used where it is, with no rule at all.
+# a local directory is used where it is, with no rule at all; a local .gguf file is imported.
+
+
+if is_gguf(config["base_model"]["source"]):
+
+    rule import_gguf:
+        input:
+            local_path(config["base_model"]["source"]),
+        output:
+            directory("results/models/base"),
+        cache: cached_when_enabled()
+        resources:
+            **resources_for("import_gguf"),
+        log:
+            "logs/import_gguf/import.log",
+        benchmark:
+            "benchmarks/import_gguf/import.tsv"
+        conda:
+            "../envs/prune.yaml"
+        script:
+            "../scripts/import_gguf.py"
+
+    ruleorder: import_gguf > fetch_base_model
 
 
 rule fetch_base_model:

@@ -9,7 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.utils import validate
 import secateurs.cluster
 from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
-from secateurs.config import run_models, stage_enabled, validate_config
+from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
 from secateurs.data import sources as data_sources
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path, package_code_digest
@@ -68,7 +68,7 @@ def local_inputs(*sources):
 
 def base_model_dir():
     source = config["base_model"]["source"]
-    if source != "demo" and looks_local(source, BASEDIR):
+    if source != "demo" and looks_local(source, BASEDIR) and not is_gguf(source):
         return local_path(source)
     return "results/models/base"
 
@@ -211,6 +211,7 @@ def report_inputs():
     if stage_enabled(config, "heal"):
         inputs["heal_log"] = "results/train_logs/heal.csv"
         inputs["heal_summary"] = "results/train_logs/heal.json"
+        inputs["recovery"] = "results/train_logs/heal_recovery.csv"
     if stage_enabled(config, "chat"):
         inputs["chat_log"] = "results/train_logs/chat.csv"
         inputs["chat_summary"] = "results/train_logs/chat.json"
@@ -223,6 +224,12 @@ def report_figures():
     if stage_enabled(config, "heal") or stage_enabled(config, "chat"):
         figures["loss"] = report(
             "results/report/loss.png", caption="../config/report/loss.rst", category="Training"
+        )
+    if stage_enabled(config, "heal"):
+        figures["recovery"] = report(
+            "results/report/recovery.png",
+            caption="../config/report/recovery.rst",
+            category="Training",
         )
     if stage_enabled(config, "prune"):
         # plotted only when parameter counts differ, which pruning makes them

@@ -8,10 +8,12 @@ rule heal:
         model=stage_input("heal"),
         packed="results/data/packed",
         teacher=distill_teacher,
+        mix="results/data/mix",  # held-out files for the recovery curve
     output:
         model=directory("results/models/healed"),
         train_log="results/train_logs/heal.csv",
         train_summary="results/train_logs/heal.json",  # what ran (secateurs.train.stage.summary_path)
+        recovery="results/train_logs/heal_recovery.csv",
     params:
         training=without(training_settings("heal"), "enabled"),
         checkpoints="results/checkpoints/heal",

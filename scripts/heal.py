@@ -2,6 +2,8 @@
 
 `params.training` holds the settings that change the result (a change reruns the rule);
 logging and checkpoint cadence come from the config itself, so changing them does not."""
+from pathlib import Path
+
 from secateurs.train.launch import train_stage
 from secateurs.workflow import rule_log
 
@@ -10,4 +12,7 @@ with rule_log(snakemake):
                 out=snakemake.output.model, log_csv=snakemake.output.train_log,
                 config={**snakemake.config["heal"], **snakemake.params.training},
                 checkpoint_root=snakemake.params.checkpoints,
-                teacher=snakemake.input.teacher[0] if snakemake.input.teacher else None)
+                teacher=snakemake.input.teacher[0] if snakemake.input.teacher else None,
+                heldout={p.stem.removeprefix("heldout_"): str(p)
+                         for p in sorted(Path(snakemake.input.mix).glob("heldout_*.parquet"))},
+                recovery_csv=snakemake.output.recovery)

@@ -2,6 +2,7 @@
 landing page (report.rst)."""
 from pathlib import Path
 
+from secateurs.evaluate.recovery import recovery_plot
 from secateurs.evaluate.report import write_report
 from secateurs.workflow import rule_log
 
@@ -15,3 +16,6 @@ with rule_log(snakemake):
                  train_logs={stage: given.get(f"{stage}_log") for stage in stages},
                  train_summaries={stage: given.get(f"{stage}_summary") for stage in stages},
                  title=snakemake.params.title, settings=snakemake.params.settings)
+    if given.get("recovery"):
+        recovery_plot(given.recovery, dict(zip(snakemake.params.models, snakemake.input.metrics)),
+                      snakemake.output.recovery, title=snakemake.params.title)

@@ -165,6 +165,9 @@ def _training_options(parser, *, heal: bool):
     if heal:
         parser.add_argument("--packed", required=True, help="tokenize's packed directory")
         parser.add_argument("--teacher", help="the unpruned model, when distilling")
+        parser.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET",
+                            help="held-out text for the recovery curve (repeat per language)")
+        parser.add_argument("--recovery-csv", help="write the recovery curve here")
     else:
         parser.add_argument("--data", required=True, help="chat-data's JSONL")
     parser.add_argument("--out", required=True, help="where the trained model is written")
@@ -180,7 +183,9 @@ def _train(stage: str):
         return train_stage(stage, model=args.model, out=args.out, log_csv=args.log_csv,
                            config=s, checkpoint_dir=args.checkpoint_dir,
                            packed=getattr(args, "packed", None), data=getattr(args, "data", None),
-                           teacher=getattr(args, "teacher", None), summary_json=args.summary_json)
+                           teacher=getattr(args, "teacher", None), summary_json=args.summary_json,
+                           heldout=dict(i.split("=", 1) for i in getattr(args, "heldout", [])),
+                           recovery_csv=getattr(args, "recovery_csv", None))
     return run
 
 

@@ -163,7 +163,8 @@ def resolve(path: str, basedir: Path) -> Path:
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
-DATA_SUFFIXES = (".parquet", ".json", ".jsonl", ".gz", ".bz2", ".xml", ".txt", ".csv", ".arrow")
+DATA_SUFFIXES = (".parquet", ".json", ".jsonl", ".gz", ".bz2", ".xml", ".txt", ".csv", ".arrow",
+                 ".gguf")
 
 
 def looks_local(source: str, basedir: str | Path = ".") -> bool:
@@ -205,6 +206,12 @@ def _check_inputs(config: dict, basedir: Path) -> list[str]:
     source = config["base_model"]["source"]
     if source == "demo":
         return problems
+    if is_gguf(source):
+        if not resolve(source, basedir).is_file():
+            problems.append(f"config key `base_model.source`: GGUF file {source} does not exist. "
+                            "Fix: give an existing .gguf file (for SmolLM2-135M-Instruct run "
+                            "`bash .ci/fetch-smollm2`, which prints its path).")
+        return problems
     found = check_source("base_model.source", source, basedir, "model directory")
     if found:
         return problems + found
@@ -218,7 +225,7 @@ def _check_model_dir(model_dir: Path, access: dict) -> list[str]:
     key = "base_model.source"
     if not (model_dir / "config.json").exists():
         return [f"config key `{key}`: {model_dir} is not a model directory (no config.json). "
-                "Fix: give a Hugging Face model directory, a hub id, or demo."]
+                "Fix: give a Hugging Face model directory, a .gguf file, a hub id, or demo."]
     problems = []
     weights = {p.suffix for p in model_dir.iterdir()}
     if ".safetensors" not in weights and weights & {".bin", ".pt", ".pth", ".ckpt"}:
@@ -242,6 +249,8 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
     source = config["base_model"]["source"]
     if source == "demo":
         return config["demo"]["model"]["num_hidden_layers"]
+    if is_gguf(source):
+        return gguf_num_layers(resolve(source, basedir))
     model_config = resolve(source, basedir) / "config.json"
     if looks_local(source, basedir) and model_config.exists():
         fields = json.loads(model_config.read_text())
@@ -250,6 +259,63 @@ def base_num_layers(config: dict, basedir: Path) -> int | None:
             if name in fields:
                 return int(fields[name])
     return None
+
+
+def is_gguf(source: str) -> bool:
+    """Whether `base_model.source` names a GGUF file, which rules/base_model.smk imports."""
+    return source.lower().endswith(".gguf")
+
+
+def gguf_num_layers(path: Path) -> int | None:
+    """`<architecture>.block_count` from a GGUF file's metadata header.
+
+    Read by hand, stopping at that key: gguf's GGUFReader parses every tensor record too,
+    which takes seconds, and config validation runs at every Snakemake start.
+    """
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        metadata = _gguf_metadata(handle, wanted=lambda key: key.endswith(".block_count"))
+    counts = [int(v) for k, v in metadata.items() if k.endswith(".block_count")]
+    return counts[0] if counts else None
+
+
+# GGUF v3 metadata value types: id -> struct format (8: string, 9: array; see the gguf spec)
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+                 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def _gguf_metadata(handle, wanted) -> dict:
+    """Metadata values whose key satisfies `wanted`, read until the first one is found."""
+    import struct
+
+    def read(fmt):
+        return struct.unpack(fmt, handle.read(struct.calcsize(fmt)))[0]
+
+    def value(kind):
+        if kind in _GGUF_SCALARS:
+            return read(_GGUF_SCALARS[kind])
+        if kind == 8:
+            return handle.read(read("<Q")).decode("utf-8", "replace")
+        if kind == 9:
+            item_kind, n = read("<I"), read("<Q")
+            if item_kind in _GGUF_SCALARS:  # skip a numeric array without decoding it
+                handle.seek(n * struct.calcsize(_GGUF_SCALARS[item_kind]), 1)
+                return None
+            return [value(item_kind) for _ in range(n)]
+        raise ValueError(f"unknown GGUF metadata type {kind}")
+
+    if handle.read(4) != b"GGUF":
+        return {}
+    read("<I"), read("<Q")  # version, tensor count
+    found = {}
+    for _ in range(read("<Q")):
+        key = handle.read(read("<Q")).decode("utf-8", "replace")
+        item = value(read("<I"))
+        if wanted(key):
+            found[key] = item
+            break
+    return found
 
 
 def _check_plan(config: dict, basedir: Path) -> list[str]:

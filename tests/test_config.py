@@ -174,3 +174,31 @@ def test_manual_slices_reversed_or_overlapping(demo_config, slices, expected):
 def test_warmup_ratio_of_one_is_refused_before_any_job(demo_config):
     demo_config["heal"]["warmup_ratio"] = 1
     assert "`heal.warmup_ratio` = 1" in problems(demo_config)
+
+
+def test_gguf_source_is_accepted_and_checked(demo_config, tmp_path):
+    """A .gguf base model: a missing file is named with the fix; an existing one's layer
+    count (read from its metadata header) bounds the plan like a model directory's."""
+    demo_config["base_model"]["source"] = str(tmp_path / "missing.gguf")
+    assert "GGUF file" in problems(demo_config) and ".ci/fetch-smollm2" in problems(demo_config)
+    gguf = tmp_path / "tiny.gguf"
+    write_gguf(gguf, block_count=6)
+    demo_config["base_model"]["source"] = str(gguf)
+    validate_config(demo_config, SCHEMA, basedir=REPO)
+    demo_config["prune"]["plan"]["n_remove"] = 6
+    assert "the base model has 6 layers" in problems(demo_config)
+
+
+def write_gguf(path, *, block_count: int) -> None:
+    """A metadata-only GGUF file written by the gguf package itself (no tensors)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(["a", "b"])  # before the layer count: the reader must skip it
+    writer.add_token_scores([0.5, 0.25])
+    writer.add_block_count(block_count)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()

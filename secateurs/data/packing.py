@@ -3,8 +3,11 @@
 Owns the `tokenize` stage's output format (`out_dir/train.parquet` + `out_dir/meta.json`):
 
 - every document is encoded with the base model's fast tokenizer (its own special tokens,
-  e.g. a Llama BOS, included) and followed by EOS, so the model learns where a document
-  ends (the GPT-2/GPT-3 convention of concatenating documents separated by end-of-text);
+  e.g. a Llama BOS, included) and followed by the tokenizer's end-of-text token, so the
+  model learns where a document ends (the GPT-2/GPT-3 convention of concatenating
+  documents separated by end-of-text). That is EOS unless EOS is a chat marker: an
+  instruct tokenizer with eos `<|im_end|>` (SmolLM2) gets its real `<|endoftext|>`
+  (secateurs.documents); meta.json names the token used (`separator_token`);
 - the stream of documents is cut into rows of exactly `seq_len` tokens; a document longer
   than the room left in a row continues in the next row, so no document is dropped or
   truncated;
@@ -28,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from secateurs.documents import FramingError, document_separator
 from secateurs.io import atomic_output, read_json, write_json
 from secateurs.data.tokens import encode_batches, load_tokenizer
 
@@ -74,6 +78,7 @@ def tokenize_and_pack(train_parquet: str | os.PathLike, tokenizer_dir: str | os.
             tail = packer.finish(last_row, pad_id)
             _write_rows(writer, *tail)
         meta = _meta(packer, counts, seq_len, eos_id, pad_id, last_row, tokenizer_dir)
+        meta["separator_token"] = tokenizer.convert_ids_to_tokens(eos_id)
         write_json(meta, tmp / "meta.json")
     log.info("packed %d documents into %d rows of %d tokens (%d padding, %d dropped)",
              meta["num_documents"], meta["num_sequences"], seq_len,
@@ -110,15 +115,18 @@ def read_meta(out_dir: str | os.PathLike) -> dict:
 # -- tokenizer facts ---------------------------------------------------------------------
 
 def _special_ids(tokenizer, tokenizer_dir) -> tuple[int, int]:
-    """(eos_token_id, pad_token_id); pad falls back to EOS when the tokenizer has none.
+    """(document separator id, pad_token_id); pad falls back to the separator when the
+    tokenizer has none.
 
-    Many base models (Llama, Yi's pretraining setup) ship no pad token; padding is only
-    ever used in the final row, whose real length the meta file records.
+    The separator is written to meta.json as `eos_token_id` (the token that ends every
+    document of this data, which the healing collator keeps as a target) and by name as
+    `separator_token`. Many base models (Llama, Yi's pretraining setup) ship no pad token;
+    padding is only ever used in the final row, whose real length the meta file records.
     """
-    eos_id = tokenizer.eos_token_id
-    if eos_id is None:
-        raise ValueError(f"{tokenizer_dir}: tokenizer has no eos_token; set `eos_token` in "
-                         "its tokenizer_config.json so documents can be separated")
+    try:
+        eos_id, _ = document_separator(tokenizer)
+    except FramingError as err:
+        raise ValueError(f"{tokenizer_dir}: {err}") from err
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         log.warning("%s: no pad token; padding the last row with EOS (id %d)",

@@ -122,15 +122,19 @@ def read_heldout(path: str | os.PathLike, max_docs: int | None = None) -> list[s
 
 
 def frame_tokens(tokenizer) -> tuple[int, int | None]:
-    """(start token, end token) that frame every document; see the module docstring."""
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None \
-        else tokenizer.eos_token_id
-    if start is None:
-        raise EvaluationError(
-            f"evaluate: tokenizer {tokenizer.name_or_path} has neither a BOS nor an EOS "
-            "token, so documents cannot be framed; set bos_token or eos_token in its "
-            "tokenizer_config.json")
-    return start, tokenizer.eos_token_id
+    """(start token, end token) that frame every document, as packing framed training data.
+
+    The end token is the document separator of `secateurs.documents` (EOS, or the real
+    end-of-text token when EOS is a chat marker such as SmolLM2's `<|im_end|>`); the start
+    token is BOS unless it is absent or a chat marker, else the separator.
+    """
+    from secateurs.documents import FramingError, framing
+
+    try:
+        frame = framing(tokenizer)
+    except FramingError as err:
+        raise EvaluationError(f"evaluate: {err}") from err
+    return frame.start, frame.separator
 
 
 def document_windows(ids: Sequence[int], seq_len: int) -> list[list[int]]:
@@ -303,12 +307,29 @@ def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
         return samples
     stops = chat_stop_ids(model, tokenizer)
     for prompt in chat_prompts:
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                            add_generation_prompt=True, tokenize=True,
-                                            return_dict=True)["input_ids"]
+        ids = chat_prompt_ids(tokenizer, prompt)
         samples.append({"prompt": prompt, "chat": True,
                         **_greedy(model, tokenizer, list(ids), max_new_tokens, stops)})
     return samples
+
+
+def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """A chat prompt framed the same way for every model of a run: with the template the
+    chat stage trains with (the tokenizer's own when it marks assistant text for
+    `assistant_only_loss`, else ChatML, see secateurs.train.sft.ensure_chatml).
+
+    Without this a base model whose template adds a default system prompt (SmolLM2) would
+    be asked differently from the chat model made of it, and their answers would not compare.
+    """
+    from secateurs.train.chatml import CHATML_TEMPLATE
+
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    marked = bool(template) and "generation %}" in template
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                        chat_template=template if marked else CHATML_TEMPLATE,
+                                        add_generation_prompt=True, tokenize=True,
+                                        return_dict=True)["input_ids"]
+    return list(ids)
 
 
 # ------------------------------------------------------------------------ entry point

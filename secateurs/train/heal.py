@@ -133,11 +133,13 @@ def heal_fingerprint(model_dir, packed_dir, config: dict, teacher_dir=None,
 
 
 def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dict,
-         teacher_dir=None) -> dict:
+         teacher_dir=None, heldout: dict | None = None, recovery_csv=None) -> dict:
     """Continue pretraining `model_dir` on `packed_dir` for config's token budget; write out_dir.
 
     Resumes from the last complete checkpoint in `checkpoint_dir` when its config matches.
-    Returns a summary dict (also the last row of the CSV in `log_csv`).
+    Returns a summary dict (also the last row of the CSV in `log_csv`). With `heldout`
+    ({language: held-out parquet}) and `recovery_csv`, the recovery curve
+    (secateurs.train.recovery) is measured at `recovery.milestones` points and written there.
     """
     started = time.perf_counter()
     cfg = heal_config(config)
@@ -175,6 +177,9 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     T.apply_tokenizer_overrides(tokenizer, cfg)
+    recovery = _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir,
+                                  max_steps, seq_len, T.checkpoint_step(resume))
+    callbacks += [recovery] if recovery else []
     staging = Path(checkpoint_dir) / "final-staging"
     if T.is_finished_checkpoint(resume):
         # ---- already finished (killed after the last checkpoint): publish it as is
@@ -203,15 +208,32 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         "run_loss": train_loss,
         "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
         "resumed_from_step": T.checkpoint_step(resume), "seconds": round(time.perf_counter() - started, 2),
+        "recovery_seconds": round(recovery.seconds, 2) if recovery else None,
         "tensorboard_dir": (str(Path(checkpoint_dir) / T.TENSORBOARD_DIR)
                             if T.tensorboard_available() else None),
     }
     if T.is_main_process():
         csv_cb.publish(log_csv, summary)
+        if recovery:
+            recovery.publish(recovery_csv)
+            log.info("recovery curve: %.1f s of %.1f s healing (%.1f%%)", recovery.seconds,
+                     summary["seconds"], 100 * recovery.seconds / max(summary["seconds"], 1e-9))
         write_json(summary, Path(checkpoint_dir) / "summary.json")
     T.remove_checkpoints(checkpoint_dir, cfg)
     log.info("healed %s -> %s: %d steps, %d tokens", model_dir, out_dir, steps, tokens_seen)
     return summary
+
+
+def _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, max_steps,
+                       seq_len, resumed_step):
+    """The recovery-curve callback, or None when no held-out files or milestones are given."""
+    if not heldout or not recovery_csv or not cfg["recovery"]["milestones"]:
+        return None
+    from secateurs.train.recovery import RecoveryCallback
+
+    return RecoveryCallback(heldout, tokenizer, Path(checkpoint_dir) / "recovery.csv",
+                            max_steps=max_steps, settings=cfg["recovery"], seq_len=seq_len,
+                            resumed_step=resumed_step, main_process=T.is_main_process())
 
 
 def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks, teacher_dir):

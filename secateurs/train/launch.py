@@ -32,7 +32,8 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
                 checkpoint_dir: str | os.PathLike | None = None,
                 checkpoint_root: str | os.PathLike | None = None, packed: str | None = None,
                 data: str | None = None, teacher: str | None = None,
-                summary_json: str | None = None) -> dict | None:
+                summary_json: str | None = None, heldout: dict | None = None,
+                recovery_csv: str | None = None) -> dict | None:
     """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
     `config["num_nodes"]` nodes.
 
@@ -50,7 +51,8 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
         try:
             summary = _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
                                   log_csv=log_csv, config=config, packed=packed, data=data,
-                                  teacher=teacher)
+                                  teacher=teacher, heldout=heldout,
+                                  recovery_csv=recovery_csv)
         finally:
             end_process_group()
         if summary_json and is_main_process():
@@ -65,6 +67,8 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
     args += ["--packed", packed] if packed else ["--data", data]
     args += ["--teacher", teacher] if teacher else []
     args += ["--summary-json", summary_json] if summary_json else []
+    args += [f"--heldout={lang}={path}" for lang, path in (heldout or {}).items()]
+    args += ["--recovery-csv", recovery_csv] if recovery_csv else []
     command = launch_command(processes, args, **multi_node(SECTIONS[stage], nodes))
     log.info("launching %d x %d processes: %s", nodes, processes, " ".join(command))
     subprocess.run(command, check=True)
@@ -72,13 +76,14 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
 
 
 def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,
-                teacher) -> dict:
+                teacher, heldout=None, recovery_csv=None) -> dict:
     log_placement()
     if stage == "heal":
         from secateurs.train.heal import heal
 
         return heal(model, packed, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv,
-                    config=config, teacher_dir=teacher)
+                    config=config, teacher_dir=teacher, heldout=heldout,
+                    recovery_csv=recovery_csv)
     from secateurs.train.sft import chat_sft
 
     return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)

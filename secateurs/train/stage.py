@@ -789,8 +789,25 @@ def publish_model(staging: str | os.PathLike, tokenizer, out_dir: str | os.PathL
         merge_adapter(base_model_dir, staging, out_dir, config_overrides=config_overrides)
         if not (Path(out_dir) / ADAPTER_SUBDIR).exists():
             raise RuntimeError(f"merge_adapter did not keep the adapter in {out_dir}/{ADAPTER_SUBDIR}")
+        enable_kv_cache(Path(out_dir) / "config.json")
     else:
+        enable_kv_cache(staging / "config.json")
         with atomic_output(out_dir, directory=True) as tmp:
             for item in staging.iterdir():
                 shutil.move(str(item), tmp / item.name)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def enable_kv_cache(config_json: str | os.PathLike) -> None:
+    """Set `use_cache: true` in a published model's config.json.
+
+    Training turns the KV cache off (`load_causal_lm`: packed documents stay apart only
+    without it), and the Trainer saves that config; a published model is for generation,
+    where running without the cache recomputes the whole prefix at every token.
+    """
+    path = Path(config_json)
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["use_cache"] = True
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

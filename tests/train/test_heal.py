@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from secateurs.io import write_parquet
 from secateurs.train.heal import PackedCollator, heal, load_packed_dataset
 from secateurs.train.stage import (LOG_COLUMNS, ResumeMismatchError, TrainingConfigError,
                                 steps_for_budget)
@@ -157,3 +158,45 @@ def test_qlora_without_cuda_is_refused_clearly(tiny_llama_dir, packed_dir, tmp_p
     with pytest.raises(TrainingConfigError, match="qlora needs a CUDA GPU"):
         heal(tiny_llama_dir, packed_dir, tmp_path / "o", checkpoint_dir=tmp_path / "c",
              log_csv=tmp_path / "l.csv", config=heal_cfg(method="qlora"))
+
+
+def test_recovery_curve_and_published_cache(tiny_llama_dir, packed_dir, tmp_path):
+    from secateurs.train.recovery import COLUMNS, read_rows
+
+    heldout = {}
+    for lang, docs in (("en", [DOCS_EN] * 3), ("zh", [DOCS_ZH] * 3)):
+        heldout[lang] = tmp_path / f"heldout_{lang}.parquet"
+        write_parquet([{"text": t} for t in docs], heldout[lang])
+    recovery_csv = tmp_path / "recovery.csv"
+    summary = heal(tiny_llama_dir, packed_dir, tmp_path / "healed", checkpoint_dir=tmp_path / "ckpt",
+                   log_csv=tmp_path / "heal.csv", config=heal_cfg(recovery={"milestones": 2}),
+                   heldout={k: str(v) for k, v in heldout.items()}, recovery_csv=recovery_csv)
+    assert next(csv.reader(recovery_csv.open())) == COLUMNS
+    rows = read_rows(recovery_csv)
+    assert [(r["step"], r["language"]) for r in rows] == [
+        (0, "en"), (0, "zh"), (2, "en"), (2, "zh"), (4, "en"), (4, "zh")]
+    assert [r["tokens_seen"] for r in rows[::2]] == [0, 256, 512]
+    first, last = rows[0], rows[-2]
+    assert last["bits_per_byte"] < first["bits_per_byte"]  # trained on the same English text
+    assert first["bytes"] == 3 * len(DOCS_EN.encode())
+    assert 0 < summary["recovery_seconds"] < summary["seconds"]
+    config = json.loads((tmp_path / "healed" / "config.json").read_text())
+    assert config["use_cache"] is True  # training ran without the cache; the model is for generation
+
+
+DOCS_EN = "The river town of Alder sits where two valleys meet; its mills grind wheat and barley."
+DOCS_ZH = "长江是中国最长的河流，全长约六千三百公里。"
+
+
+def test_recovery_slice_is_capped_with_exact_bytes(tiny_tokenizer_dir, tmp_path):
+    from secateurs.train.recovery import heldout_slice
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    write_parquet([{"text": DOCS_EN * 20}, {"text": DOCS_ZH}], tmp_path / "h.parquet")
+    full = heldout_slice(tmp_path / "h.parquet", tokenizer, max_tokens=10**6, seq_len=64)
+    capped = heldout_slice(tmp_path / "h.parquet", tokenizer, max_tokens=100, seq_len=64)
+    assert full["documents"] == 2 and full["bytes"] == len((DOCS_EN * 20 + DOCS_ZH).encode())
+    assert capped["documents"] == 1 and capped["bytes"] < len((DOCS_EN * 20).encode())
+    scored = sum(len(w) - 1 for w in capped["windows"])
+    assert 50 < scored <= 110
+    assert all(len(w) <= 65 for w in capped["windows"])

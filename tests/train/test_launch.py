@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from secateurs.train.launch import free_port, train_stage
 from secateurs.train.stage import launch_command
+from secateurs.io import write_parquet
 from train_helpers import heal_cfg, make_packed_dir, two_rank_heal_args
 from workflow import REPO
 
@@ -25,12 +26,19 @@ def test_two_processes_train_on_twice_the_tokens(tiny_tokenizer_dir, tmp_path, m
     packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed")
     config = {**heal_cfg(token_budget=2 * 2 * 2 * 32, batch_size=2, save_steps=1),
               "num_processes": 2}
+    write_parquet([{"text": "The river town of Alder sits where two valleys meet."}],
+                  tmp_path / "heldout_en.parquet")
     result = train_stage("heal", model=str(tmp_path / "model"), packed=str(packed),
                          out=str(tmp_path / "out"), checkpoint_dir=tmp_path / "ckpt",
-                         log_csv=str(tmp_path / "log.csv"), config=config)
+                         log_csv=str(tmp_path / "log.csv"), config=config,
+                         heldout={"en": str(tmp_path / "heldout_en.parquet")},
+                         recovery_csv=str(tmp_path / "recovery.csv"))
     assert result is None  # ran in child processes
     rows = list(csv.DictReader((tmp_path / "log.csv").open()))
     assert [int(r["tokens_seen"]) for r in rows] == [128, 256]
+    # the recovery curve crosses the torchrun command line; every rank measures, rank 0 writes
+    curve = list(csv.DictReader((tmp_path / "recovery.csv").open()))
+    assert [(int(r["step"]), int(r["tokens_seen"])) for r in curve] == [(0, 0), (1, 128), (2, 256)]
     assert (tmp_path / "ckpt" / "heal-config.json").exists()
     AutoModelForCausalLM.from_pretrained(tmp_path / "out")
 
