@@ -245,7 +245,7 @@ def report_figures():
 
 def report_settings():
     """The settings the landing page names beside each trained model."""
-    keys = ("method", "learning_rate", "token_budget", "max_steps", "num_train_epochs")
+    keys = ("method", "learning_rate", "token_budget", "max_steps")
     return {stage: {k: config[stage][k] for k in keys if config[stage].get(k)}
             for stage in ("heal", "chat") if stage_enabled(config, stage)}
 

@@ -470,7 +470,7 @@ def ema(values: Sequence[float], decay: float = 0.9) -> list[float]:
 # -------------------------------------------------------------- report landing page
 
 STAGE_FROM = {"pruned": "base", "healed": "pruned", "chat": "healed"}
-STAGE_HOW = {"pruned": "layers removed", "healed": "continued pretraining (heal)",
+STAGE_HOW = {"pruned": "layers removed", "healed": "continued pretraining",
              "chat": "chat fine-tuning"}
 
 
@@ -528,34 +528,34 @@ def benchmark_table_rst(benchmarks: Sequence[dict]) -> str:
             row.append(f"{b['acc'] * 100:.1f}{err}%{kept}")
         body.append(row)
     return rst_table(["model", *tasks], body,
-                     "Benchmarks: acc ± standard error (kept of base)")
+                     "Benchmarks (lm-evaluation-harness): acc ± standard error (kept of base)")
 
 
 def lineage_lines(rows: Sequence[dict], title: str, plan: dict | None,
                   training: dict[str, dict], settings: dict | None) -> list[str]:
-    """What was made from what: one bullet per model, its source and how it was made."""
+    """What was made from what: one short bullet per model, its source and how it was made
+    (the plan for the pruned model; steps, tokens, loss and settings for a trained one).
+    Sizes are in the quality table below it."""
     lines = []
     for r in rows:
-        size = f"{r['layers'] if r['layers'] is not None else '?'} layers, " \
-               f"{human_count(r['parameters'])} parameters"
         name = r["model"]
         if name not in STAGE_FROM:
-            lines.append(f"- **{rst_escape(name)}**: {rst_escape(title)} ({size})")
+            lines.append(f"- **{rst_escape(name)}**: {rst_escape(title)}")
             continue
         how = STAGE_HOW[name]
         if name == "pruned" and plan:
-            how = (f"{plan['strategy']} plan, layers {_layer_list(plan.get('remove'))} "
-                   "removed")
+            how = f"{plan['strategy']} plan removed layers {_layer_list(plan.get('remove'))}"
+            if plan.get("slices"):
+                how += " (kept " + " + ".join(f"[{a}, {b})" for a, b in plan["slices"]) + ")"
         done = training.get("heal" if name == "healed" else name)
         if done:
-            how += (f"; {done['steps']:.0f} steps, {human_count(done.get('tokens_seen'))} "
-                    f"tokens, loss {done['train_loss']:.3f}" if done.get("train_loss")
-                    is not None else f"; {done['steps']:.0f} steps")
+            how += f", {done['steps']:.0f} steps, {human_count(done.get('tokens_seen'))} tokens"
+            if done.get("train_loss") is not None:
+                how += f", loss {done['train_loss']:.3f}"
         chosen = (settings or {}).get("heal" if name == "healed" else name)
         if chosen:
-            how += "; " + ", ".join(f"{k} {v}" for k, v in chosen.items())
-        lines.append(f"- **{rst_escape(name)}** from {STAGE_FROM[name]}: "
-                     f"{rst_escape(how)} ({size})")
+            how += " (" + ", ".join(f"{k} {v}" for k, v in chosen.items()) + ")"
+        lines.append(f"- **{rst_escape(name)}** from {STAGE_FROM[name]}: {rst_escape(how)}")
     return lines
 
 
@@ -569,18 +569,15 @@ def report_rst(rows: Sequence[dict], langs: Sequence[str], *, title: str,
     (appending its own links after it), and a sample or model name may hold `{{`.
     """
     heading = f"{title}: " + " → ".join(r["model"] for r in rows)
+    # Short enough for one screen: Snakemake centres the page vertically, so a longer one
+    # loses its top. The plan is in the pruned model's line; the long tables in summary.md.
     parts = ["{% raw %}", rst_escape(heading), "=" * (len(heading) + 4), "",
-             "What was made from what", "-" * 23, "",
              *lineage_lines(rows, title, plan, training or {}, settings), "",
              quality_table_rst(rows, langs), ""]
     if benchmarks:
-        parts += ["Benchmarks (lm-evaluation-harness)", "-" * 34, "",
-                  benchmark_table_rst(benchmarks), ""]
-    if plan:
-        parts += ["Pruning plan", "-" * 12, "",
-                  *[rst_escape(l) for l in plan_section(plan).splitlines()], ""]
-    parts += ["The figures are under the categories below; the sample answers are in "
-              "summary.md (category Summary).", "", "{% endraw %}", ""]
+        parts += [benchmark_table_rst(benchmarks), ""]
+    parts += ["Figures: the categories on the left; plan details, training and sample "
+              "answers: Summary (summary.md).", "", "{% endraw %}", ""]
     return "\n".join(parts)
 
 

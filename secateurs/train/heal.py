@@ -173,7 +173,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
                                            preemption=cfg["checkpoint_on_sigterm"],
-                                           label="heal")
+                                           label=Path(out_dir).name)  # "healed"; demo: "base"
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     T.apply_tokenizer_overrides(tokenizer, cfg)

@@ -200,7 +200,8 @@ def test_landing_page_tells_the_story_in_rst(run, tmp_path):
     html = publish_parts(body, writer="html",
                          settings_overrides={"report_level": 2, "halt_level": 2})["html_body"]
     assert "Qwen/Qwen3-8B: base → pruned → healed → chat" in html
-    assert "removed</p>" not in html and "16, 17, 18" in html
+    assert "block_influence plan removed layers 16, 17, 18" in html  # the plan
+    assert "(kept [0, 16) + [30, 32))" in html
     assert "learning_rate 0.001" in html and "10 steps" in html
     assert "<th" in html and "parameters (kept)" in html and "3.44B (56.8%)" in html
     assert "1.330 (+77.4%)" in html and "3.246 (+81.1%)" in html  # bits per byte, change
