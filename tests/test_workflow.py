@@ -44,3 +44,12 @@ def test_shared_bottom_counts_for_every_stage(tmp_path):
     io.write_text(io.read_text() + "\nCHANGED = 1\n")
     after = [package_code_digest(s, root) for s in scripts]
     assert all(a != b for a, b in zip(after, before))
+
+
+def test_the_logging_glue_does_not_count(tmp_path):
+    root = _copy(tmp_path)
+    script = root / "scripts" / "mix.py"
+    before = package_code_digest(script, root)
+    glue = root / "secateurs" / "workflow.py"
+    glue.write_text(glue.read_text() + "\nCHANGED = 1\n")
+    assert package_code_digest(script, root) == before
