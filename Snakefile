@@ -22,6 +22,10 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 
 
+# `snakemake --report` opens on this page (rules/common.smk: the run's summary once made).
+report: report_description()
+
+
 # Reruns follow the package code each rule's script runs, not just the script itself.
 track_package_code()
 

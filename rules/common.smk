@@ -210,9 +210,11 @@ def report_inputs():
         inputs.update(plan="results/prune/plan.json", heatmap="results/prune/heatmap.png")
     if stage_enabled(config, "heal"):
         inputs["heal_log"] = "results/train_logs/heal.csv"
+        inputs["heal_summary"] = "results/train_logs/heal.json"
         inputs["recovery"] = "results/train_logs/heal_recovery.csv"
     if stage_enabled(config, "chat"):
         inputs["chat_log"] = "results/train_logs/chat.csv"
+        inputs["chat_summary"] = "results/train_logs/chat.json"
     return inputs
 
 
@@ -230,12 +232,29 @@ def report_figures():
             category="Training",
         )
     if stage_enabled(config, "prune"):
-        figures["scores"] = report(
-            "results/report/layer_scores.png",
-            caption="../config/report/heatmap.rst",
-            category="Pruning",
+        # plotted only when parameter counts differ, which pruning makes them
+        figures["tradeoff"] = report(
+            "results/report/params_vs_perplexity.png",
+            caption="../config/report/tradeoff.rst",
+            category="Evaluation",
         )
+        # a copy for summary.md; the report shows the prune rule's heatmap.png (once)
+        figures["scores"] = "results/report/layer_scores.png"
     return figures
+
+
+def report_settings():
+    """The settings the landing page names beside each trained model."""
+    keys = ("method", "learning_rate", "token_budget", "max_steps", "num_train_epochs")
+    return {stage: {k: config[stage][k] for k in keys if config[stage].get(k)}
+            for stage in ("heal", "chat") if stage_enabled(config, stage)}
+
+
+def report_description():
+    """The report's first page: the run's own story (results/report/report.rst, written by
+    the report rule) once it exists, else the workflow's description."""
+    landing = Path("results/report/report.rst")
+    return str(landing.resolve() if landing.is_file() else BASEDIR / "config/report/workflow.rst")
 
 
 def print_summary():

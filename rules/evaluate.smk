@@ -37,14 +37,12 @@ rule report:
             caption="../config/report/perplexity.rst",
             category="Evaluation",
         ),
-        tradeoff=report(
-            "results/report/params_vs_perplexity.png",
-            caption="../config/report/tradeoff.rst",
-            category="Evaluation",
-        ),
+        landing="results/report/report.rst",  # the report's first page (Snakefile `report:`)
         **report_figures(),
     params:
         models=MODELS,
+        title=model_name(config["base_model"]["source"]),
+        settings=report_settings(),
     resources:
         **resources_for("report"),
     log:

@@ -1,4 +1,5 @@
-"""Rule report: the perplexity table, plots, pruning plan and sample answers."""
+"""Rule report: the perplexity table, plots, pruning plan, sample answers and the report's
+landing page (report.rst)."""
 from pathlib import Path
 
 from secateurs.evaluate.recovery import recovery_plot
@@ -8,10 +9,13 @@ from secateurs.workflow import rule_log
 with rule_log(snakemake):
     # plan, heatmap and the training logs are inputs only when their stage runs
     given = snakemake.input
-    logs = {stage: given.get(f"{stage}_log") for stage in ("heal", "chat") if given.get(f"{stage}_log")}
+    stages = [stage for stage in ("heal", "chat") if given.get(f"{stage}_log")]
     write_report(dict(zip(snakemake.params.models, snakemake.input.metrics)),
                  Path(snakemake.output.summary).parent, plan_json=given.get("plan"),
-                 scores_png=given.get("heatmap"), train_logs=logs)
+                 scores_png=given.get("heatmap"),
+                 train_logs={stage: given.get(f"{stage}_log") for stage in stages},
+                 train_summaries={stage: given.get(f"{stage}_summary") for stage in stages},
+                 title=snakemake.params.title, settings=snakemake.params.settings)
     if given.get("recovery"):
         recovery_plot(given.recovery, dict(zip(snakemake.params.models, snakemake.input.metrics)),
-                      snakemake.output.recovery)
+                      snakemake.output.recovery, title=snakemake.params.title)

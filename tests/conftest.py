@@ -54,17 +54,29 @@ def real_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
+def demo_run(tmp_path_factory, pytestconfig) -> Path:
     """A complete run of the workflow on the demo at reduced budgets (tests/configs/quick.yaml).
 
     Session-scoped: one real run (minutes) serves every test that inspects its outputs or
-    asks Snakemake what a change would rerun.
+    asks Snakemake what a change would rerun. Its progress (rules started, steps done,
+    training steps) is shown on the terminal past pytest's output capture.
     """
     from workflow import QUICK, snakemake
 
     work = tmp_path_factory.mktemp("demo-run")
-    snakemake(work, configfiles=(QUICK,))
+    snakemake(work, configfiles=(QUICK,), echo=_terminal_echo(pytestconfig))
     return work
+
+
+def _terminal_echo(pytestconfig):
+    """A function that writes one line to the terminal even while pytest captures output."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    writer = pytestconfig.get_terminal_writer()
+
+    def echo(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            writer.line(f"[demo run] {line}")
+    return echo
 
 
 @pytest.fixture(scope="session")

@@ -53,3 +53,31 @@ def test_the_logging_glue_does_not_count(tmp_path):
     glue = root / "secateurs" / "workflow.py"
     glue.write_text(glue.read_text() + "\nCHANGED = 1\n")
     assert package_code_digest(script, root) == before
+
+
+def test_progress_reaches_the_terminal_while_the_rest_goes_to_the_log(tmp_path):
+    """rule_log sends a job's output to its log file; progress lines still reach the
+    stderr the job started with (issue 14: the terminal was silent during training)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "logs" / "job.log"
+    code = ("import types, sys\n"
+            "from secateurs.workflow import progress, rule_log\n"
+            f"job = types.SimpleNamespace(log=[{str(log)!r}], rule='heal')\n"
+            "with rule_log(job):\n"
+            "    print('detail for the log'); print('more', file=sys.stderr)\n"
+            "    progress('heal: step 3/6 (50%)')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, check=True)
+    assert result.stderr == "heal: step 3/6 (50%)\n" and result.stdout == ""
+    text = log.read_text()
+    assert "detail for the log" in text and "more" in text and "step 3/6" not in text
+
+
+def test_progress_line():
+    from secateurs.train.stage import progress_line
+
+    assert progress_line("heal", 30, 60, 61_440, 3.2144, 60.0, 20) == (
+        "heal: step 30/60 (50%), 61,440 tokens, loss 3.214, ETA 1m30s")
+    assert progress_line("chat", 60, 60, None, None, 60.0, 60) == "chat: step 60/60 (100%)"

@@ -261,7 +261,30 @@ def _greedy(model, tokenizer, input_ids: list[int], max_new_tokens: int,
                          max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                          eos_token_id=stops or None, pad_token_id=pad,
                          temperature=None, top_p=None, top_k=None)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    new = out[0, ids.shape[1]:].tolist()
+    stopped = "end" if new and new[-1] in stops else "length" if new else "end"
+    return {"completion": decode_completion(tokenizer, input_ids, new, whole=stopped == "end"),
+            "new_tokens": len(new), "stop": stopped}
+
+
+REPLACEMENT = "\ufffd"
+
+
+def decode_completion(tokenizer, prompt_ids: Sequence[int], new_ids: Sequence[int], *,
+                      whole: bool = True) -> str:
+    """The generated text, decoded with its prompt so no character is split in two.
+
+    Byte-level tokens may carry part of a UTF-8 character: decoded alone, the first new
+    token can start mid-character, and a generation cut at max_new_tokens can end
+    mid-character; both show as U+FFFD. So the whole sequence is decoded and the prompt's
+    text cut off, and an incomplete last character of a cut generation (`whole` False) is
+    dropped.
+    """
+    prefix = tokenizer.decode(list(prompt_ids), skip_special_tokens=True).rstrip(REPLACEMENT)
+    full = tokenizer.decode([*prompt_ids, *new_ids], skip_special_tokens=True)
+    text = full[len(prefix):] if full.startswith(prefix) else \
+        tokenizer.decode(list(new_ids), skip_special_tokens=True)
+    return text if whole else text.rstrip(REPLACEMENT)
 
 
 def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
@@ -276,8 +299,8 @@ def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
     plain_stops = eos_ids(model, tokenizer)
     for prompt in prompts:
         ids = [start, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
-        samples.append({"prompt": prompt, "chat": False, "completion":
-                        _greedy(model, tokenizer, ids, max_new_tokens, plain_stops)})
+        samples.append({"prompt": prompt, "chat": False,
+                        **_greedy(model, tokenizer, ids, max_new_tokens, plain_stops)})
     if chat_prompts and not tokenizer.chat_template:
         log.warning("tokenizer %s has no chat template; skipping %d chat prompts",
                     tokenizer.name_or_path, len(chat_prompts))
@@ -285,8 +308,8 @@ def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
     stops = chat_stop_ids(model, tokenizer)
     for prompt in chat_prompts:
         ids = chat_prompt_ids(tokenizer, prompt)
-        samples.append({"prompt": prompt, "chat": True, "completion":
-                        _greedy(model, tokenizer, list(ids), max_new_tokens, stops)})
+        samples.append({"prompt": prompt, "chat": True,
+                        **_greedy(model, tokenizer, list(ids), max_new_tokens, stops)})
     return samples
 
 

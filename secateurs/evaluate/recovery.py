@@ -41,8 +41,9 @@ def reference_levels(metrics: dict[str, str | os.PathLike]) -> dict[str, dict[st
 
 
 def recovery_plot(recovery_csv: str | os.PathLike, metrics: dict[str, str | os.PathLike],
-                  path: str | os.PathLike) -> dict:
-    """Draw the curve per language with base and pruned as reference lines; return the data."""
+                  path: str | os.PathLike, title: str = "") -> dict:
+    """Draw the curve per language with base and pruned as reference lines; return the data.
+    `title`: the base model's name, to head the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -60,7 +61,7 @@ def recovery_plot(recovery_csv: str | os.PathLike, metrics: dict[str, str | os.P
                            label=f"{model}, {lang}")
     ax.set_xlabel("healing tokens seen")
     ax.set_ylabel("held-out bits per byte (lower is better)")
-    ax.set_title("Recovery during healing")
+    ax.set_title(f"{title}: recovery during healing" if title else "Recovery during healing")
     ax.legend(fontsize=8)
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png")

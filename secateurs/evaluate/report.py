@@ -34,7 +34,7 @@ from secateurs.io import atomic_output, read_json, write_json
 log = logging.getLogger(__name__)
 
 LANG_ORDER = ("en", "zh")
-OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png", "pruning.png")
+OPTIONAL_OUTPUTS = ("loss.png", "layer_scores.png", "pruning.png", "params_vs_perplexity.png")
 
 
 class ReportError(ValueError):
@@ -262,16 +262,27 @@ def _layer_list(layers) -> str:
     return "-" if layers is None else ", ".join(map(str, layers)) or "(none)"
 
 
-def training_section(logs: dict[str, list[dict]]) -> str:
-    """Per stage: steps, tokens seen, first and last loss, mean throughput."""
-    header = ["stage", "steps", "tokens seen", "first loss", "last loss", "tokens/s"]
+def training_section(logs: dict[str, list[dict]], ran: dict[str, dict] | None = None) -> str:
+    """Per stage: steps and tokens that ran, loss over all steps, first and last logged
+    loss, mean throughput. `ran` is `training_summary`'s (what the trainer finished with,
+    not the last logged row, which trails it by up to logging_steps)."""
+    ran = ran or training_summary(logs, {})
+    header = ["stage", "steps", "tokens seen", "loss (all steps)", "first loss", "last loss",
+              "tokens/s"]
     body = []
     for stage, rows in logs.items():
         speeds = [r["tokens_per_second"] for r in rows if r.get("tokens_per_second")]
-        body.append([stage, f"{rows[-1]['step']:.0f}", human_count(rows[-1].get("tokens_seen")),
+        done = ran[stage]
+        body.append([stage, f"{done['steps']:.0f}", _count(done.get("tokens_seen")),
+                     "-" if done.get("train_loss") is None else f"{done['train_loss']:.3f}",
                      f"{rows[0]['loss']:.3f}", f"{rows[-1]['loss']:.3f}",
                      human_count(sum(speeds) / len(speeds)) if speeds else "-"])
     return markdown_table(header, body)
+
+
+def _count(n) -> str:
+    """An exact count with thousands separators (120,832 tokens, as the trainer counted)."""
+    return "-" if n is None else f"{n:,.0f}"
 
 
 def samples_section(models: Sequence[dict]) -> str:
@@ -280,13 +291,23 @@ def samples_section(models: Sequence[dict]) -> str:
     for m in models:
         for s in m.get("samples", []):
             prompts.setdefault((s["prompt"], s.get("chat", False)), []).append(
-                (m["model"], s["completion"]))
+                (m["model"], s))
     parts = []
     for (prompt, chat), answers in prompts.items():
         parts.append(f"### {'chat' if chat else 'continue'}: {_inline(prompt)}\n")
-        parts += [f"- **{name}**: {_inline(text) or '(empty)'}" for name, text in answers]
+        parts += [f"- **{name}**: {_inline(s['completion']) or _empty(s)}"
+                  for name, s in answers]
         parts.append("")
     return "\n".join(parts).rstrip()
+
+
+def _empty(sample: dict) -> str:
+    """An empty answer, with why: the end token came first, or only whitespace came."""
+    if sample.get("new_tokens") == 1 and sample.get("stop") == "end":
+        return "(empty: the model stopped at once, its first token was the end token)"
+    if sample.get("new_tokens"):
+        return f"(empty: {sample['new_tokens']} tokens of whitespace or special tokens)"
+    return "(empty)"
 
 
 def _inline(text: str) -> str:
@@ -313,7 +334,8 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> None:
+def perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path,
+                    title: str = "") -> None:
     """Grouped bars: one group per model, one bar per language, value printed on top."""
     fig = _figure(max(5.0, 1.4 * len(rows) + 2), 4.2)
     ax = fig.add_subplot()
@@ -330,7 +352,7 @@ def perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> N
     ax.set_xticks(range(len(rows)),
                   [f"{r['model']}\n{r['layers']} layers, {human_count(r['parameters'])}"
                    for r in rows], fontsize=8)
-    ax.set_title("Perplexity per language and model")
+    ax.set_title(f"{title}: perplexity per language and model".lstrip(": "))
     ax.margins(y=0.15)
     ax.legend(title="language")
     ax.grid(axis="y", alpha=0.3)
@@ -340,7 +362,8 @@ def perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> N
 MARKERS = "osD^vP*Xph"
 
 
-def params_vs_perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path) -> None:
+def params_vs_perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: Path,
+                              title: str = "") -> None:
     """Perplexity against parameter count: colour is the language, marker the model.
 
     Markers rather than text labels because the pruned, healed and chat models share one
@@ -364,7 +387,7 @@ def params_vs_perplexity_plot(rows: Sequence[dict], langs: Sequence[str], path: 
     ax.set_xlabel("parameters")
     ax.set_ylabel("held-out perplexity (lower is better)")
     _log_if_spread(ax, [r["perplexity"][l] for r in rows for l in langs])
-    ax.set_title("Parameters vs perplexity")
+    ax.set_title(f"{title}: parameters vs perplexity".lstrip(": "))
     ax.xaxis.set_major_formatter(lambda x, _: human_count(x))
     ax.grid(alpha=0.3)
     _two_legends(ax, colours, [r["model"] for r in rows])
@@ -394,7 +417,7 @@ def _log_if_spread(ax, values) -> None:
         ax.set_ylabel(ax.get_ylabel() + ", log scale")
 
 
-def loss_plot(logs: dict[str, list[dict]], path: Path) -> None:
+def loss_plot(logs: dict[str, list[dict]], path: Path, title: str = "") -> None:
     """One panel per training stage: loss against tokens seen (or step when absent).
 
     Long logs also get an exponential moving average (the smoothing TensorBoard shows), and
@@ -430,6 +453,8 @@ def loss_plot(logs: dict[str, list[dict]], path: Path) -> None:
         ax.set_title(f"{stage}: loss over {rows[-1]['step']:.0f} steps "
                      f"(last {losses[-1]:.3f})")
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(f"{title}: training loss")
     _save(fig, path)
 
 
@@ -442,11 +467,157 @@ def ema(values: Sequence[float], decay: float = 0.9) -> list[float]:
     return out
 
 
+# -------------------------------------------------------------- report landing page
+
+STAGE_FROM = {"pruned": "base", "healed": "pruned", "chat": "healed"}
+STAGE_HOW = {"pruned": "layers removed", "healed": "continued pretraining (heal)",
+             "chat": "chat fine-tuning"}
+
+
+def rst_escape(text) -> str:
+    """Plain text for RST: inline markup characters escaped, so a cell is never markup."""
+    text = str(text)
+    for ch in "\\`*_|":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def rst_table(header: Sequence[str], rows: Sequence[Sequence], title: str = "") -> str:
+    """A docutils list-table (header row first): readable in Snakemake's report page."""
+    lines = [f".. list-table:: {rst_escape(title)}".rstrip(), "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        cells = [rst_escape(c) if str(c) != "" else "\\ " for c in row]
+        lines.append(f"   * - {cells[0]}")
+        lines += [f"     - {c}" for c in cells[1:]]
+    return "\n".join(lines)
+
+
+def quality_table_rst(rows: Sequence[dict], langs: Sequence[str]) -> str:
+    """The headline table, narrow enough for the report's first page: parameters with the
+    share of the base's kept, bits per byte per language with its change vs the base.
+    (Perplexity and the wide tables are in summary.md.)"""
+    header = ["model", "layers", "parameters (kept)",
+              *[f"bits/byte {l} (change)" for l in langs]]
+    body = []
+    for r in rows:
+        kept = "" if r["parameters_vs_base"] is None else f" ({r['parameters_vs_base']:.1%})"
+        body.append([r["model"], "-" if r["layers"] is None else r["layers"],
+                     human_count(r["parameters"]) + kept,
+                     *[_bpb(r["bits_per_byte"][l]) + (
+                         "" if r is rows[0] or r["bpb_change_vs_base"][l] is None
+                         else f" ({_pct(r['bpb_change_vs_base'][l])})") for l in langs]])
+    return rst_table(header, body, "Quality: bits per byte, lower is better")
+
+
+def benchmark_table_rst(benchmarks: Sequence[dict]) -> str:
+    """One row per model, one column per task: acc ± standard error (share of the base's
+    acc kept); narrow where benchmark_table (summary.md) is long."""
+    tasks = list(dict.fromkeys(b["task"] for b in benchmarks))
+    models = list(dict.fromkeys(b["model"] for b in benchmarks))
+    cell = {(b["task"], b["model"]): b for b in benchmarks}
+    body = []
+    for model in models:
+        row = [model]
+        for task in tasks:
+            b = cell.get((task, model))
+            if b is None or b["acc"] is None:
+                row.append("-")
+                continue
+            err = "" if b["acc_stderr"] is None else f" ± {b['acc_stderr'] * 100:.1f}"
+            kept = "" if b["kept"]["acc"] is None else f" ({b['kept']['acc']:.0%})"
+            row.append(f"{b['acc'] * 100:.1f}{err}%{kept}")
+        body.append(row)
+    return rst_table(["model", *tasks], body,
+                     "Benchmarks: acc ± standard error (kept of base)")
+
+
+def lineage_lines(rows: Sequence[dict], title: str, plan: dict | None,
+                  training: dict[str, dict], settings: dict | None) -> list[str]:
+    """What was made from what: one bullet per model, its source and how it was made."""
+    lines = []
+    for r in rows:
+        size = f"{r['layers'] if r['layers'] is not None else '?'} layers, " \
+               f"{human_count(r['parameters'])} parameters"
+        name = r["model"]
+        if name not in STAGE_FROM:
+            lines.append(f"- **{rst_escape(name)}**: {rst_escape(title)} ({size})")
+            continue
+        how = STAGE_HOW[name]
+        if name == "pruned" and plan:
+            how = (f"{plan['strategy']} plan, layers {_layer_list(plan.get('remove'))} "
+                   "removed")
+        done = training.get("heal" if name == "healed" else name)
+        if done:
+            how += (f"; {done['steps']:.0f} steps, {human_count(done.get('tokens_seen'))} "
+                    f"tokens, loss {done['train_loss']:.3f}" if done.get("train_loss")
+                    is not None else f"; {done['steps']:.0f} steps")
+        chosen = (settings or {}).get("heal" if name == "healed" else name)
+        if chosen:
+            how += "; " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+        lines.append(f"- **{rst_escape(name)}** from {STAGE_FROM[name]}: "
+                     f"{rst_escape(how)} ({size})")
+    return lines
+
+
+def report_rst(rows: Sequence[dict], langs: Sequence[str], *, title: str,
+               benchmarks: Sequence[dict] = (), plan: dict | None = None,
+               training: dict[str, dict] | None = None, settings: dict | None = None) -> str:
+    """The report's landing page (Snakemake's workflow description, RST): the story of the
+    run, its headline quality table, the benchmark table and the pruning plan.
+
+    Wrapped in Jinja's raw block: Snakemake renders the description as a Jinja template
+    (appending its own links after it), and a sample or model name may hold `{{`.
+    """
+    heading = f"{title}: " + " → ".join(r["model"] for r in rows)
+    parts = ["{% raw %}", rst_escape(heading), "=" * (len(heading) + 4), "",
+             "What was made from what", "-" * 23, "",
+             *lineage_lines(rows, title, plan, training or {}, settings), "",
+             quality_table_rst(rows, langs), ""]
+    if benchmarks:
+        parts += ["Benchmarks (lm-evaluation-harness)", "-" * 34, "",
+                  benchmark_table_rst(benchmarks), ""]
+    if plan:
+        parts += ["Pruning plan", "-" * 12, "",
+                  *[rst_escape(l) for l in plan_section(plan).splitlines()], ""]
+    parts += ["The figures are under the categories below; the sample answers are in "
+              "summary.md (category Summary).", "", "{% endraw %}", ""]
+    return "\n".join(parts)
+
+
+def training_summary(logs: dict[str, list[dict]], states: dict[str, dict]) -> dict[str, dict]:
+    """Per stage, what ran: the trainer's final step, tokens and loss over all steps
+    (`states`: the training stage's summary JSON) where present, else the log's last row."""
+    out = {}
+    for stage, rows in logs.items():
+        state = states.get(stage) or {}
+        out[stage] = {"steps": state.get("steps", rows[-1]["step"]),
+                      "tokens_seen": state.get("tokens_seen", rows[-1].get("tokens_seen")),
+                      "train_loss": state.get("train_loss", logged_mean_loss(rows)),
+                      "first_loss": rows[0]["loss"], "last_loss": rows[-1]["loss"]}
+    return out
+
+
+def logged_mean_loss(rows: Sequence[dict]) -> float | None:
+    """Mean loss over the logged steps: each row's loss is the mean since the previous row,
+    so rows are weighted by the steps they cover (a log without its run summary)."""
+    total, prev = 0.0, 0
+    for r in rows:
+        total, prev = total + r["loss"] * (r["step"] - prev), r["step"]
+    return total / prev if prev else None
+
+
 # ------------------------------------------------------------------------ entry point
 
 def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
-                 scores_png=None, train_logs: dict | None = None) -> str:
-    """Write the report files into `out_dir` (see the module docstring); return the table."""
+                 scores_png=None, train_logs: dict | None = None,
+                 train_summaries: dict | None = None, title: str = "",
+                 settings: dict | None = None) -> str:
+    """Write the report files into `out_dir` (see the module docstring); return the table.
+
+    `train_summaries`: {stage: the training stage's run summary JSON} (what ran);
+    `title`: the base model's name for the figures and the landing page; `settings`:
+    {stage: {setting: value}} shown beside each trained model on the landing page.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     models = load_metrics(metrics)
@@ -457,6 +628,9 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
     table = summary_table(rows, langs)
     plan = _optional_json(plan_json, "plan")
     logs = _train_logs(train_logs or {})
+    ran = training_summary(logs, {k: v for k, v in ((k, _optional_json(p, f"{k} summary"))
+                                                    for k, p in (train_summaries or {}).items())
+                                  if v})
     _clear_stale(out)
 
     benchmarks = benchmark_rows(models)
@@ -466,10 +640,11 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
                      "", "acc ± standard error; kept of base: the model's acc / acc_norm over "
                      "the base's on the same items.", ""]
     sections += ["## Parameters vs perplexity", "", params_vs_perplexity_table(rows, langs),
-                 "", "![perplexity](perplexity.png)", "",
-                 "![parameters vs perplexity](params_vs_perplexity.png)", ""]
-    perplexity_plot(rows, langs, out / "perplexity.png")
-    params_vs_perplexity_plot(rows, langs, out / "params_vs_perplexity.png")
+                 "", "![perplexity](perplexity.png)", ""]
+    perplexity_plot(rows, langs, out / "perplexity.png", title)
+    if parameters_vary(rows):  # one parameter count would plot stacked identical points
+        params_vs_perplexity_plot(rows, langs, out / "params_vs_perplexity.png", title)
+        sections += ["![parameters vs perplexity](params_vs_perplexity.png)", ""]
     if plan:
         sections += ["## Pruning plan", "", plan_section(plan), ""]
         from secateurs.prune.table import candidate_table  # measured candidates, greedy steps
@@ -484,16 +659,25 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
     elif scores_png:
         log.warning("report: layer-score heatmap %s does not exist; skipped", scores_png)
     if logs:
-        loss_plot(logs, out / "loss.png")
-        sections += ["## Training", "", training_section(logs), "", "![loss](loss.png)", ""]
+        loss_plot(logs, out / "loss.png", title)
+        sections += ["## Training", "", training_section(logs, ran), "", "![loss](loss.png)", ""]
     samples = samples_section(models)
     if samples:
         sections += ["## Sample answers", "", samples, ""]
     with atomic_output(out / "summary.md") as tmp:
         tmp.write_text("\n".join(sections), encoding="utf-8")
     write_json({"languages": langs, "models": rows, "benchmarks": benchmarks, "plan": plan,
-                "training": {k: v[-1] for k, v in logs.items()}}, out / "summary.json")
+                "training": ran}, out / "summary.json")
+    with atomic_output(out / "report.rst") as tmp:
+        tmp.write_text(report_rst(rows, langs, title=title or rows[0]["model"],
+                                  benchmarks=benchmarks, plan=plan, training=ran,
+                                  settings=settings), encoding="utf-8")
     return table
+
+
+def parameters_vary(rows: Sequence[dict]) -> bool:
+    """Whether the models differ in parameter count (a pruned one among them)."""
+    return len({r["parameters"] for r in rows if r["parameters"]}) > 1
 
 
 def _optional_json(path, what: str) -> dict | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from pathlib import Path
 
@@ -319,10 +320,24 @@ def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = 
     write_json(plan, out_json)
     dtype = text_config(config).get("dtype") or text_config(config).get("torch_dtype")
     with atomic_output(out_yaml) as tmp:
-        tmp.write_text(mergekit_yaml(source, keep, dtype=dtype), encoding="utf-8")
+        tmp.write_text(mergekit_yaml(mergekit_source(model_dir if Path(str(source)).exists()
+                                                     else source), keep, dtype=dtype),
+                       encoding="utf-8")
     log.info("plan %s: remove %s, %d -> %d layers, %s -> %s parameters", strategy, remove,
              n_layers, len(keep), f"{plan['params_before']:,}", f"{plan['params_after']:,}")
     return plan
+
+
+def mergekit_source(model) -> str:
+    """The base model as the user gave it, for a recipe that must work on other machines.
+
+    A hub id stays as it is; a local directory becomes a path relative to the working
+    directory (where one runs mergekit), never an absolute path of this machine.
+    """
+    path = Path(str(model))
+    if not path.exists():
+        return str(model)
+    return os.path.relpath(os.path.abspath(path), os.getcwd())
 
 
 def display_name(source: str) -> str:

@@ -172,7 +172,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"])
+                                           preemption=cfg["checkpoint_on_sigterm"],
+                                           label="heal")
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     T.apply_tokenizer_overrides(tokenizer, cfg)
@@ -202,7 +203,9 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         "method": cfg["method"], "distill": distill, "steps": steps,
         "max_steps": max_steps, "tokens_seen": tokens_seen,
         "tokens_per_step": per_step, "seq_len": seq_len, "epochs": round(epochs, 4),
-        "train_loss": train_loss,
+        "train_loss": T.loss_over_all_steps(csv_cb.rows, steps, T.checkpoint_step(resume),
+                                            train_loss),
+        "run_loss": train_loss,
         "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
         "resumed_from_step": T.checkpoint_step(resume), "seconds": round(time.perf_counter() - started, 2),
         "recovery_seconds": round(recovery.seconds, 2) if recovery else None,
@@ -210,7 +213,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                             if T.tensorboard_available() else None),
     }
     if T.is_main_process():
-        csv_cb.publish(log_csv)
+        csv_cb.publish(log_csv, summary)
         if recovery:
             recovery.publish(recovery_csv)
             log.info("recovery curve: %.1f s of %.1f s healing (%.1f%%)", recovery.seconds,

@@ -153,13 +153,15 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"])
+                                           preemption=cfg["checkpoint_on_sigterm"],
+                                           label="chat")
     trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=checkpoint_dir,
                                            config=cfg, callbacks=callbacks)
     staging = Path(checkpoint_dir) / "final-staging"
     if T.is_finished_checkpoint(resume):
         state = read_json(Path(resume) / "trainer_state.json")
         train_loss, steps = None, state["global_step"]
+        tokens_seen = int(state.get("num_input_tokens_seen", 0))
         if T.is_main_process():
             T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
                             base_model_dir=model_dir, config_overrides=T.config_overrides(cfg),
@@ -171,13 +173,17 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
                        config_overrides=T.config_overrides(cfg),
                        generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]))
         train_loss, steps = float(result.training_loss), trainer.state.global_step
-    summary = {"method": cfg["method"], "steps": steps, "train_loss": train_loss,
+        tokens_seen = int(trainer.state.num_input_tokens_seen)
+    summary = {"method": cfg["method"], "steps": steps, "tokens_seen": tokens_seen,
+               "train_loss": T.loss_over_all_steps(csv_cb.rows, steps,
+                                                   T.checkpoint_step(resume), train_loss),
+               "run_loss": train_loss,
                "first_loss": csv_cb.rows[0]["loss"] if csv_cb.rows else None,
                "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
                "resumed_from_step": T.checkpoint_step(resume), **trainer.secateurs_info,
                "seconds": round(time.perf_counter() - started, 2)}
     if T.is_main_process():
-        csv_cb.publish(log_csv)
+        csv_cb.publish(log_csv, summary)
         write_json(summary, Path(checkpoint_dir) / "summary.json")
     T.remove_checkpoints(checkpoint_dir, cfg)
     return summary

@@ -34,6 +34,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
+from secateurs.workflow import progress
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +411,43 @@ class CsvLogCallback(TrainerCallback):
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, LOG_COLUMNS).writerow(row)
 
-    def publish(self, out_csv: str | os.PathLike) -> None:
+    def publish(self, out_csv: str | os.PathLike, summary: dict | None = None) -> None:
+        """Copy the log to `out_csv`; `summary` (what ran) goes beside it as
+        `summary_path(out_csv)`, which the report reads instead of the last logged row."""
         with atomic_output(out_csv) as tmp:
             shutil.copyfile(self.path, tmp)
+        if summary is not None:
+            write_json(summary, summary_path(out_csv))
+
+
+def summary_path(log_csv: str | os.PathLike) -> Path:
+    """Where a stage's run summary sits: beside its CSV log (heal.csv -> heal.json)."""
+    return Path(log_csv).with_suffix(".json")
+
+
+def loss_over_all_steps(rows: list[dict], final_step: int, resumed_step: int = 0,
+                        run_loss: float | None = None) -> float | None:
+    """Mean training loss over every step 1..final_step, across a resume.
+
+    Each logged `loss` is the mean over the steps since the previous logged row, so the
+    rows up to the resumed step give the steps before the resume exactly; `run_loss`
+    (Trainer's `training_loss`) covers the steps this process ran. Without it (a finished
+    checkpoint published as is) the logged rows are all there is.
+    """
+    if not final_step:
+        return None
+    def weighted(upto):
+        total, prev = 0.0, 0
+        for r in rows:
+            if r["step"] > upto:
+                break
+            total, prev = total + r["loss"] * (r["step"] - prev), r["step"]
+        return total, prev
+    if run_loss is None:
+        total, last = weighted(final_step)
+        return total / last if last else None
+    before, _ = weighted(resumed_step)
+    return (before + run_loss * (final_step - resumed_step)) / final_step
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -498,12 +533,64 @@ class PreemptionCallback(TrainerCallback):
 
 
 def logging_callbacks(checkpoint_dir: str | os.PathLike, resumed_step: int,
-                      preemption: bool = True) -> tuple[CsvLogCallback, list]:
-    """The CSV log (returned separately, to publish), TensorBoard, and SIGTERM handling."""
+                      preemption: bool = True, label: str = "train") -> tuple[CsvLogCallback, list]:
+    """The CSV log (returned separately, to publish), TensorBoard, terminal progress
+    lines (named `label`) and SIGTERM handling."""
     csv_cb = CsvLogCallback(Path(checkpoint_dir) / CSV_NAME, resumed_step=resumed_step)
     tb = tensorboard_callback(checkpoint_dir)
     extra = [PreemptionCallback()] if preemption else []
-    return csv_cb, [csv_cb] + ([tb] if tb is not None else []) + extra
+    return csv_cb, [csv_cb, ProgressCallback(label)] + ([tb] if tb is not None else []) + extra
+
+
+class ProgressCallback(TrainerCallback):
+    """A short line to the terminal every PROGRESS_SECONDS or 10% of the steps: step,
+    tokens, last logged loss and the time left (the rule's log keeps everything else)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self._start: float | None = None
+        self._start_step = 0
+        self._last_time = 0.0
+        self._last_tenth = -1
+        self._loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = self._last_time = time.perf_counter()
+        self._start_step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self._loss = float(logs["loss"])
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not state.max_steps:
+            return
+        now = time.perf_counter()
+        tenth = state.global_step * 10 // state.max_steps
+        if (now - self._last_time < PROGRESS_SECONDS and tenth == self._last_tenth
+                and state.global_step < state.max_steps):
+            return
+        self._last_time, self._last_tenth = now, tenth
+        progress(progress_line(self.label, state.global_step, state.max_steps,
+                               state.num_input_tokens_seen, self._loss,
+                               now - (self._start or now), state.global_step - self._start_step))
+
+
+PROGRESS_SECONDS = 10.0
+
+
+def progress_line(label: str, step: int, max_steps: int, tokens: int | None,
+                  loss: float | None, elapsed: float, steps_done: int) -> str:
+    """'heal: step 30/59 (51%), 61,440 tokens, loss 3.214, ETA 1m05s'."""
+    parts = [f"{label}: step {step}/{max_steps} ({step / max_steps:.0%})"]
+    if tokens:
+        parts.append(f"{int(tokens):,} tokens")
+    if loss is not None:
+        parts.append(f"loss {loss:.3f}")
+    if steps_done > 0 and step < max_steps:
+        left = elapsed / steps_done * (max_steps - step)
+        parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- launching

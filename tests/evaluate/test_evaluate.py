@@ -213,3 +213,20 @@ def test_real_english_web_text(real_data, tiny_llama_dir, tmp_path):
                             tmp_path / "c4.json", seq_len=64, batch_size=4, device="cpu")
     assert result["tokens"]["en"] > 4 * 64  # several windows per document
     assert math.isfinite(result["perplexity"]["en"]) and result["perplexity"]["en"] > 1
+
+
+def test_answers_decode_whole_characters(model_and_tokenizer):
+    """Byte-level tokens split a Chinese character: decoding the new tokens alone shows
+    U+FFFD at a cut; decode_completion never does (issue 14)."""
+    from secateurs.evaluate.heldout import decode_completion
+
+    _, tokenizer = model_and_tokenizer
+    ids = tokenizer("新泉市的中心", add_special_tokens=False)["input_ids"]
+    cuts = [k for k in range(1, len(ids)) if "\ufffd" in tokenizer.decode(ids[:k])]
+    assert cuts, "the tokenizer keeps every character whole; the test needs a split one"
+    k = cuts[0]  # the prompt ends mid-character, the answer completes it
+    whole = decode_completion(tokenizer, ids[:k], ids[k:])
+    assert "\ufffd" not in whole and whole.endswith("中心")
+    assert tokenizer.decode(ids[:k]).rstrip("\ufffd") + whole == "新泉市的中心"
+    cut = decode_completion(tokenizer, [], ids[:k], whole=False)  # stopped at the limit
+    assert "\ufffd" not in cut and "新泉市的中心".startswith(cut)

@@ -94,7 +94,8 @@ def test_full_report(run, tmp_path):
     assert table in md
     assert "- removed: 16, 17, 18" in md and "(43.2% fewer)" in md
     assert "- kept slices: [0, 16) + [30, 32)" in md
-    assert "| heal | 10 | 41k | 5.000 | 0.500 | 2k |" in md
+    # no run summary: steps and tokens of the last logged row, the loss over the logged steps
+    assert "| heal | 10 | 40,960 | 1.464 | 5.000 | 0.500 | 2k |" in md
     assert "a time \\| there" in md and "Hello ⏎ there" in md  # escaped, one line
     assert md.index("- **base**: Hello") < md.index("- **chat**: Hello!")
     assert "## Benchmarks (lm-evaluation-harness)" in md
@@ -108,7 +109,7 @@ def test_full_report(run, tmp_path):
     assert ("hellaswag", "healed") not in kept  # a model without the task gets no row
     assert [m["model"] for m in summary["models"]] == ["base", "pruned", "healed", "chat"]
     assert summary["models"][2]["change_vs_base"]["en"] == pytest.approx(11 / 8 - 1)
-    assert summary["training"]["chat"]["loss"] == pytest.approx(5.0 / 60)
+    assert summary["training"]["chat"]["last_loss"] == pytest.approx(5.0 / 60)
     assert not list(out.glob(".*tmp*"))  # no temporary leftovers
 
 
@@ -170,3 +171,55 @@ def test_ema_is_bias_corrected():
 def test_human_count():
     assert [human_count(n) for n in (950, 41_000, 3_442_000_000, None)] == [
         "950", "41k", "3.44B", "-"]
+
+
+def test_training_reports_what_ran_not_the_last_logged_row(run, tmp_path):
+    """The run summary (steps, tokens, loss over all steps after a resume) wins over the
+    log's last row, which trails the final step by up to logging_steps (issue 14)."""
+    summary = tmp_path / "heal.json"
+    write_json({"steps": 12, "tokens_seen": 120_832, "train_loss": 2.25}, summary)
+    out = tmp_path / "report"
+    write_report(run["metrics"], out, train_logs=run["logs"],
+                 train_summaries={"heal": summary, "chat": tmp_path / "absent.json"})
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| heal | 12 | 120,832 | 2.250 | 5.000 | 0.500 | 2k |" in md
+    assert json.loads((out / "summary.json").read_text())["training"]["heal"]["steps"] == 12
+
+
+def test_landing_page_tells_the_story_in_rst(run, tmp_path):
+    """report.rst (Snakemake's workflow description) renders with docutils: the lineage
+    with the plan and training, the quality table with kept share, the benchmarks."""
+    from docutils.core import publish_parts
+
+    out = tmp_path / "report"
+    write_report(run["metrics"], out, plan_json=run["plan"], train_logs=run["logs"],
+                 title="Qwen/Qwen3-8B", settings={"heal": {"learning_rate": 0.001}})
+    text = (out / "report.rst").read_text(encoding="utf-8")
+    assert text.startswith("{% raw %}") and text.rstrip().endswith("{% endraw %}")
+    body = text.replace("{% raw %}", "").replace("{% endraw %}", "")
+    html = publish_parts(body, writer="html",
+                         settings_overrides={"report_level": 2, "halt_level": 2})["html_body"]
+    assert "Qwen/Qwen3-8B: base → pruned → healed → chat" in html
+    assert "removed</p>" not in html and "16, 17, 18" in html
+    assert "learning_rate 0.001" in html and "10 steps" in html
+    assert "<th" in html and "parameters (kept)" in html and "3.44B (56.8%)" in html
+    assert "1.330 (+77.4%)" in html and "3.246 (+81.1%)" in html  # bits per byte, change
+    assert "30.0 ± 4.0% (75%)" in html  # the benchmark table: acc, stderr, kept of base
+
+
+def test_params_plot_only_when_parameters_differ(run, tmp_path):
+    out = tmp_path / "report"
+    write_report({k: run["metrics"][k] for k in ("pruned", "healed", "chat")}, out)
+    assert not (out / "params_vs_perplexity.png").exists()
+    assert "params_vs_perplexity.png" not in (out / "summary.md").read_text(encoding="utf-8")
+    write_report(run["metrics"], out)
+    assert (out / "params_vs_perplexity.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_an_empty_answer_says_why():
+    from secateurs.evaluate.report import samples_section
+
+    models = [{"model": "pruned", "samples": [
+        {"prompt": "Hi?", "chat": True, "completion": "", "new_tokens": 1, "stop": "end"}]}]
+    assert ("- **pruned**: (empty: the model stopped at once, its first token was the end "
+            "token)") in samples_section(models)

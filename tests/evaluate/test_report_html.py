@@ -9,7 +9,10 @@ of the heatmap, the perplexity chart, the loss plot and the summary are inside i
 from __future__ import annotations
 
 import base64
+import json
 import re
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -27,10 +30,30 @@ EMBEDDED = {
 
 
 @pytest.fixture(scope="module")
-def report_html(demo_run, tmp_path_factory) -> str:
+def report_file(demo_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.html"
     snakemake(demo_run, "--report", str(out), configfiles=(QUICK,))
-    return out.read_text(encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_html(report_file) -> str:
+    return report_file.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def shown_page(report_file) -> str:
+    """The report's first page as headless Chromium renders it (its JavaScript run), the
+    page's own data scripts removed: only what a reader sees is left."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                             "--virtual-time-budget=10000", "--dump-dom",
+                             report_file.as_uri()], capture_output=True, text=True, timeout=180)
+    if result.returncode != 0 or "<body" not in result.stdout:
+        pytest.skip(f"chromium could not render the page: {result.stderr[-500:]}")
+    return re.sub(r"<script.*?</script>", "", result.stdout, flags=re.S)
 
 
 @pytest.mark.parametrize("what", EMBEDDED)
@@ -58,3 +81,23 @@ def test_embedded_summary_has_table_parameters_and_chat_answers(demo_run):
         assert re.search(rf"^\|\s*{model}\s*\|.*\d(\.\d+)?[KMB]\s*\|", summary, flags=re.M)
     prompt = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["evaluate"]["chat_prompts"][0]
     assert prompt in summary and "**chat**:" in summary
+
+
+def test_first_page_tells_the_story(demo_run, shown_page):
+    """The landing page (results/report/report.rst, the workflow description) shows, as
+    rendered tables, the lineage, the quality table with bits per byte and kept share,
+    and the benchmark table (issue 14)."""
+    summary = json.loads((demo_run / "results/report/summary.json").read_text())
+    assert "demo base model: base → pruned → healed → chat" in shown_page
+    assert "<table" in shown_page and "parameters (kept)" in shown_page
+    for row in summary["models"]:
+        assert f"{row['bits_per_byte']['en']:.3f}" in shown_page, row["model"]
+    assert "demo_world_zh" in shown_page  # the benchmark table
+    assert "removed" in shown_page and "from healed" in shown_page
+
+
+def test_every_figure_once(demo_run, report_html):
+    """The layer-score heatmap is shown once (the prune rule's), not again as the report's
+    copy; the parameters plot only with parameter counts that differ."""
+    heatmap = base64.b64encode((demo_run / "results/prune/heatmap.png").read_bytes()).decode()
+    assert report_html.count(heatmap) == 1

@@ -149,3 +149,17 @@ def test_ppl_block_metric_and_bad_metrics(scores_json, tiny_llama_dir, tmp_path)
         run(path, tiny_llama_dir, tmp_path, strategy="block", n_remove=2, metric="cosine")
     with pytest.raises(PlanError, match="n_remove='two'"):
         run(path, tiny_llama_dir, tmp_path, strategy="bi", n_remove="two")
+
+
+def test_mergekit_recipe_names_the_model_relative_to_the_working_directory(
+        tiny_llama_dir, tmp_path, monkeypatch):
+    """The recipe works on another machine: no absolute path of this one (issue 14)."""
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "models" / "base"
+    model.parent.mkdir()
+    model.symlink_to(tiny_llama_dir, target_is_directory=True)
+    plan_pruning(None, str(model), tmp_path / "plan.json", tmp_path / "plan.yml",
+                 strategy="manual", slices=[[0, 4], [5, 6]])
+    recipe = yaml.safe_load((tmp_path / "plan.yml").read_text())
+    names = {s["sources"][0]["model"] for s in recipe["slices"]}
+    assert names == {"models/base"}

@@ -56,10 +56,12 @@ def test_position_ids_keep_documents_apart(tiny_llama_dir, packed_dir):
     assert not torch.allclose(leaky, alone, atol=1e-3)
 
 
-def test_heal_full_writes_model_and_log(tiny_llama_dir, packed_dir, tmp_path):
+def test_heal_full_writes_model_and_log(tiny_llama_dir, packed_dir, tmp_path, capfd):
     out, ckpt, log_csv = tmp_path / "healed", tmp_path / "ckpt", tmp_path / "heal.csv"
     summary = heal(tiny_llama_dir, packed_dir, out, checkpoint_dir=ckpt, log_csv=log_csv,
                    config=heal_cfg())
+    # a progress line per tenth of the steps, the last one at the end
+    assert "heal: step 4/4 (100%), 512 tokens, loss " in capfd.readouterr().err
     assert summary["steps"] == 4
     assert summary["tokens_seen"] == 4 * 4 * 32
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()

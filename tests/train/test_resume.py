@@ -50,6 +50,11 @@ def test_resume_from_middle_matches_uninterrupted_run(tiny_llama_dir, packed_dir
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
     rows = list(csv.DictReader((tmp_path / "part.csv").open()))
     assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
+    # the loss is over all 4 steps, not only the 2 after the resume (issue 14), and the
+    # summary sits beside the log for the report
+    assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-3)
+    assert resumed["run_loss"] != pytest.approx(whole["train_loss"], rel=1e-3)
+    assert json.loads((tmp_path / "part.json").read_text())["tokens_seen"] == 4 * 4 * 32
 
 
 def test_incomplete_checkpoint_is_skipped(tmp_path):
