@@ -124,6 +124,8 @@ def _check_tasks(config: dict, basedir: Path) -> list[str]:
                     f"download it from the Hugging Face hub. Fix: use a local task ({DOCUMENTED}), "
                     "or set evaluate.allow_download: true where the hub is reachable.")
             continue
+        if root is None and evaluate["allow_download"]:
+            continue  # no local copies given: lm-eval's own task, from the hub
         missing = missing_files(name, root)
         if missing:
             where = f"under {folder}" if folder else "(evaluate.benchmarks_dir is unset)"

@@ -46,6 +46,15 @@ def test_shared_bottom_counts_for_every_stage(tmp_path):
     assert all(a != b for a, b in zip(after, before))
 
 
+def test_the_logging_glue_does_not_count(tmp_path):
+    root = _copy(tmp_path)
+    script = root / "scripts" / "mix.py"
+    before = package_code_digest(script, root)
+    glue = root / "secateurs" / "workflow.py"
+    glue.write_text(glue.read_text() + "\nCHANGED = 1\n")
+    assert package_code_digest(script, root) == before
+
+
 def test_progress_reaches_the_terminal_while_the_rest_goes_to_the_log(tmp_path):
     """rule_log sends a job's output to its log file; progress lines still reach the
     stderr the job started with (issue 14: the terminal was silent during training)."""

@@ -19,7 +19,7 @@ from secateurs.data.writing import SCRIPTS, expected_scripts
 
 FILTER_KEYS = ("min_chars", "min_script_share", "dedup")
 WIKI_EXTRACT_KEYS = ("variant", "keep_headings", "accept_unterminated")
-WIKI_KEYS = ("opencc", *WIKI_EXTRACT_KEYS, "threads")
+WIKI_KEYS = (*WIKI_EXTRACT_KEYS, "threads")
 TEXT_KEYS = ("token_budget", "seed", "subsets", "config", "split", "text_column",
              "length_column", "shuffle_buffer")
 
@@ -91,7 +91,8 @@ def convert_settings(data: Mapping, name: str) -> dict:
 
 def text_settings(data: Mapping, name: str) -> dict:
     source = data["sources"][name]
-    return {**{k: source[k] for k in TEXT_KEYS}, **filter_settings(data, name)}
+    return {**{k: source[k] for k in TEXT_KEYS}, "opencc": source["opencc"],
+            **filter_settings(data, name)}
 
 
 def mix_sources(data: Mapping) -> dict:

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from secateurs.data.convert import normalized_hash
+from secateurs.data.convert import make_converter, normalized_hash
 from secateurs.data.cosmopedia import ALL, _is_local, _local_loader_args, _subset_seed, split_budget
 from secateurs.data.writing import script_share
 from secateurs.io import atomic_output, write_json
@@ -60,11 +60,14 @@ def sample_text(source: str | os.PathLike, out_parquet: str | os.PathLike,
                 subsets: Mapping[str, float] | None, config: str | None, split: str,
                 text_column: str, length_column: str | None, min_chars: int,
                 min_script_share: float, scripts: Sequence[str], dedup: bool,
-                shuffle_buffer: int, tokenizer_dir: str | os.PathLike | None = None,
+                shuffle_buffer: int, opencc: str | None = None,
+                tokenizer_dir: str | os.PathLike | None = None,
                 streaming: bool | None = None) -> dict:
     """Write a seeded sample of `source` of about `token_budget` tokens; return the stats.
 
     `tokenizer_dir` (the base model's) measures documents when `length_column` is None.
+    `opencc` converts the script of every document before the filters (a hub copy of a
+    Chinese wiki mixes Traditional and Simplified text; `t2s` makes it one script).
     `streaming` defaults to True for hub ids and False for local paths; forcing it on for a
     local path reads it through the same `datasets` streaming code the hub takes.
     """
@@ -75,7 +78,7 @@ def sample_text(source: str | os.PathLike, out_parquet: str | os.PathLike,
     local = _is_local(source)
     streaming = (not local) if streaming is None else streaming
     reader = _Reader(text_column, length_column, tokenizer_dir,
-                     _Filter(min_chars, min_script_share, scripts, dedup))
+                     _Filter(min_chars, min_script_share, scripts, dedup), opencc)
     names = dict(subsets) if subsets else ({config: 1} if config else None)
     budgets = split_budget(token_budget, names) if token_budget else {n: None for n in names or [ALL]}
     parts, subset_stats = [], {}
@@ -135,8 +138,10 @@ class _Filter:
 class _Reader:
     """Rows (dicts or a table) -> filtered (text, length) table."""
 
-    def __init__(self, text_column: str, length_column: str | None, tokenizer_dir, filter_):
+    def __init__(self, text_column: str, length_column: str | None, tokenizer_dir, filter_,
+                 opencc: str | None = None):
         self.text_column, self.length_column, self.filter = text_column, length_column, filter_
+        self.converter = make_converter(opencc) if opencc else None
         self.tokenizer = None
         if length_column is None and tokenizer_dir is not None:
             from secateurs.data.tokens import load_tokenizer
@@ -156,6 +161,8 @@ class _Reader:
             raise TextSourceError(f"{where}: no column(s) {missing}; set text_column (and "
                                   "length_column, or null to count with the base tokenizer) "
                                   "for this source")
+        if self.converter is not None:
+            texts = [self.converter.convert(t) if t else t for t in texts]
         keep = [self.filter.keep(t) for t in texts]
         texts = [t for t, k in zip(texts, keep) if k]
         if lengths is None and self.tokenizer is None:

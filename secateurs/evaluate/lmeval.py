@@ -84,7 +84,9 @@ def run_tasks(model, tokenizer, tasks: Sequence[dict], *, benchmarks_dir=None,
 
     from secateurs.evaluate.benchmarks import write_tasks
 
-    local = [t["name"] for t in tasks if source_files(t["name"]) is not None]
+    # tasks with local copies read them; without benchmarks_dir they are lm-eval's own
+    local = [t["name"] for t in tasks
+             if benchmarks_dir is not None and source_files(t["name"]) is not None]
     if not allow_download:
         go_offline()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)

@@ -29,6 +29,7 @@ def problems(config: dict) -> str:
 @pytest.mark.parametrize("strategy", ["bi", "block", "ppl", "measured", "greedy"])
 def test_every_strategy_validates_with_its_needs(config, strategy):
     config["prune"]["plan"]["strategy"] = strategy
+    config["data"]["mix"]["heldout_docs"] = 40  # room for 16 measured + 20 evaluated
     config["evaluate"] = {**config.get("evaluate", {}), "max_docs": 20}
     assert problems(config) == ""
 
@@ -46,6 +47,7 @@ def test_every_strategy_validates_with_its_needs(config, strategy):
 def test_strategy_problems_name_the_full_key(config, plan, score, key):
     config["prune"]["plan"].update(plan)
     config["prune"]["score"].update(score)
+    config["data"]["mix"]["heldout_docs"] = 40
     if key != "evaluate.max_docs":
         config["evaluate"] = {**config.get("evaluate", {}), "max_docs": 20}
     message = problems(config)
