@@ -128,6 +128,7 @@ def _checkout_copy(dest):
 
     from workflow import REPO
 
+    dest.mkdir(parents=True)
     for name in ("Snakefile", "secateurs", "scripts", "rules", "config", "envs", "profiles"):
         source = REPO / name
         (shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

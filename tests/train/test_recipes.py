@@ -125,7 +125,7 @@ def test_yayi_full_parameter_zero2_under_torchrun(tiny_llama_dir, yayi_data, tmp
     assert chat["method"] == "full" and chat["deepspeed"].endswith("zero2.json")
     settings = training(chat, max_steps=2, batch_size=2, max_length=128, num_processes=2)
     (tmp_path / "chat.json").write_text(json.dumps({"chat": settings}))
-    args = ["chat-sft", "--model", str(tiny_llama_dir), "--data", str(data), "--out", str(tmp_path / "out"),
+    args = ["chat", "--model", str(tiny_llama_dir), "--data", str(data), "--out", str(tmp_path / "out"),
             "--checkpoint-dir", str(tmp_path / "ck"), "--log-csv", str(tmp_path / "log.csv"),
             "--config", str(tmp_path / "chat.json"), "--summary-json", str(tmp_path / "summary.json")]
     cmd = launch_command(2, args, deepspeed_config=str(REPO / chat["deepspeed"]))
