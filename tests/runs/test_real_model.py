@@ -7,8 +7,8 @@ Where ../shared/real-data is present the run is judged on real HellaSwag (the fi
 validation items, 0-shot) instead of the demo's own tasks: SmolLM2-135M reports about 42
 acc_norm there (chance is 25), and 46.5 on the first 200 items here (bench/RESULTS.md).
 
-Measured on the shared 2-core CPU machine (load 4-11): the job times add up to 28 minutes
-(bench/RESULTS.md, "SmolLM2-135M-Instruct through the whole DAG").
+Measured on the 2-core CPU machine: the run took 7 min 52 s with one other demo run beside
+it (load 4-5), 28 minutes of job time at load 4-11 (bench/RESULTS.md).
 """
 
 from __future__ import annotations
