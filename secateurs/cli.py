@@ -11,6 +11,7 @@ the section is validated against the schema and completed with its defaults.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,22 @@ def section_settings(args: argparse.Namespace, section: str) -> dict:
     the schema's defaults; refused with the key and the fix when one is invalid."""
     given: dict = {}
     if getattr(args, "config_file", None):
-        given = _section_of(yaml.safe_load(Path(args.config_file).read_text()) or {}, section)
+        given = _section_of(_read_config(Path(args.config_file)), section)
     for dest, value in vars(args).items():
         if dest.startswith("setting:"):
             _set(given, dest.removeprefix("setting:").split("."), value)
     _validate(given, section)
     return settings.complete(section, given)
+
+
+def _read_config(path: Path) -> dict:
+    """A config file as the workflow reads it: JSON as JSON (YAML 1.1 would read `5e-06` as
+    a string), then every value read by its schema type, as `--config` values are."""
+    from secateurs.config import coerce_overrides
+
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return coerce_overrides(data or {})
 
 
 def _section_of(config: dict, section: str) -> dict:

@@ -123,7 +123,8 @@ def test_yayi_full_parameter_zero2_under_torchrun(tiny_llama_dir, yayi_data, tmp
     """The recipe's own path: full parameters, DeepSpeed ZeRO-2, several processes (2 here)."""
     chat, data = yayi_data
     assert chat["method"] == "full" and chat["deepspeed"].endswith("zero2.json")
-    settings = training(chat, max_steps=2, batch_size=2, max_length=128, num_processes=2)
+    settings = training(chat, max_steps=2, batch_size=2, max_length=128, num_processes=2,
+                        keep_checkpoints=True)  # the test reads the ZeRO checkpoint
     (tmp_path / "chat.json").write_text(json.dumps({"chat": settings}))
     args = ["chat", "--model", str(tiny_llama_dir), "--data", str(data), "--out", str(tmp_path / "out"),
             "--checkpoint-dir", str(tmp_path / "ck"), "--log-csv", str(tmp_path / "log.csv"),
