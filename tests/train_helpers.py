@@ -75,3 +75,17 @@ def two_rank_heal_args(tokenizer_dir, tmp_path) -> tuple[list[str], dict]:
             "--log-csv", str(tmp_path / "log.csv"), "--config", str(tmp_path / "heal.json"),
             "--summary-json", str(tmp_path / "summary.json")]
     return args, {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def labelled_spans(tokenizer, input_ids, labels) -> list[str]:
+    """Each maximal run of tokens that carry a label (the loss), decoded; a label always
+    equals its input token."""
+    spans, current = [], []
+    for token, label in zip(input_ids, labels):
+        if label != -100:
+            assert label == token
+            current.append(token)
+        elif current:
+            spans.append(tokenizer.decode(current))
+            current = []
+    return spans + ([tokenizer.decode(current)] if current else [])

@@ -12,6 +12,7 @@ import pytest
 from secateurs.data.chat import (ChatSourceError, Cleaning, Dropped, prepare_chat_data, read_chat_jsonl,
                             to_messages)
 from secateurs.settings import defaults
+from train_helpers import labelled_spans
 
 SHAREGPT = [
     {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"},
@@ -213,15 +214,7 @@ def test_tool_call_labels_cover_calls_and_answers_only(tmp_path, tiny_llama_dir)
            "seed": 0, "bf16": False, "disable_tqdm": True}
     trainer, tokenizer = build_sft_trainer(tiny_llama_dir, chat, checkpoint_dir=tmp_path / "ck", config=cfg)
     row = trainer.train_dataset[0]
-    spans, current = [], []
-    for token, label in zip(row["input_ids"], row["labels"]):
-        if label != -100:
-            current.append(token)
-        elif current:
-            spans.append(tokenizer.decode(current))
-            current = []
-    if current:
-        spans.append(tokenizer.decode(current))
+    spans = labelled_spans(tokenizer, row["input_ids"], row["labels"])
     assert [s.replace(" ", "") for s in spans] == [s.replace(" ", "") for s in [
         '<tool_call>\n{"name": "generate_password", "arguments": {"length": 12}}\n</tool_call>' + IM_END,
         "Here is your new password: a1b2C3d4E5f6." + IM_END, "Paris." + IM_END]]

@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from secateurs.train.chatml import IM_END, IM_START
 from secateurs.train.sft import build_sft_trainer, chat_sft, ensure_chatml
+from train_helpers import labelled_spans
 
 CONVERSATIONS = [
     [{"role": "system", "content": "You are terse."},
@@ -24,6 +25,7 @@ CONVERSATIONS = [
      {"role": "assistant", "content": "A shape with three sides."}],
     [{"role": "user", "content": "长江有多长？"}, {"role": "assistant", "content": "约六千三百公里。"}],
 ]
+
 
 
 def sft_cfg(**over) -> dict:
@@ -43,28 +45,13 @@ def chat_jsonl(tmp_path_factory) -> Path:
     return path
 
 
-def assistant_spans(tokenizer, input_ids: list[int], labels: list[int]) -> list[str]:
-    """Decode each maximal run of labelled (!= -100) tokens."""
-    spans, current = [], []
-    for token, label in zip(input_ids, labels):
-        if label != -100:
-            assert label == token
-            current.append(token)
-        elif current:
-            spans.append(tokenizer.decode(current))
-            current = []
-    if current:
-        spans.append(tokenizer.decode(current))
-    return spans
-
-
 def test_labels_cover_exactly_the_assistant_turns(tiny_llama_dir, chat_jsonl, tmp_path):
     trainer, tokenizer = build_sft_trainer(tiny_llama_dir, chat_jsonl, checkpoint_dir=tmp_path,
                                            config=sft_cfg())
     rows = [r for r in trainer.train_dataset if len(r["input_ids"]) > 40]
     assert rows, "the multi-turn conversation is in the prepared dataset"
     row = rows[0]
-    spans = assistant_spans(tokenizer, row["input_ids"], row["labels"])
+    spans = labelled_spans(tokenizer, row["input_ids"], row["labels"])
     assert spans == [f"The Yangtze.{IM_END}", f"Berlin, the capital.{IM_END}"]
     text = tokenizer.decode(row["input_ids"])
     assert text.startswith(f"{IM_START}system\nYou are terse.{IM_END}\n{IM_START}user\n")
@@ -76,7 +63,7 @@ def test_packed_batches_keep_assistant_only_labels(tiny_llama_dir, chat_jsonl, t
     rows = [r for r in trainer.train_dataset if len(r["seq_lengths"]) > 1]
     assert rows, "bfd packing put several conversations in one row"
     row = rows[0]
-    spans = assistant_spans(tokenizer, row["input_ids"], row["labels"])
+    spans = labelled_spans(tokenizer, row["input_ids"], row["labels"])
     assert spans and all(s.endswith(IM_END) for s in spans)
     assert not any("user" in s for s in spans)
 

@@ -13,12 +13,14 @@ from secateurs.train.chatml import CHATML_TEMPLATE, IM_END
 from secateurs.train.sft import build_sft_trainer
 from secateurs.train.templates import (YAYI_END, PromptFormatError, apply_prompt_format,
                                        end_of_turn_ids)
+from train_helpers import labelled_spans
 
 CONVERSATION = [{"role": "system", "content": "You are YaYi."},
                 {"role": "user", "content": "Name a river."},
                 {"role": "assistant", "content": "The Yangtze."},
                 {"role": "user", "content": "And a city?"},
                 {"role": "assistant", "content": "Berlin."}]
+
 
 
 def sft_cfg(**over) -> dict:
@@ -35,19 +37,6 @@ def chat_jsonl(tmp_path_factory) -> Path:
     return path
 
 
-def labelled_spans(tokenizer, row) -> list[str]:
-    """Each maximal run of tokens with a label, decoded (labels equal their inputs)."""
-    spans, current = [], []
-    for token, label in zip(row["input_ids"], row["labels"]):
-        if label != -100:
-            assert label == token
-            current.append(token)
-        elif current:
-            spans.append(tokenizer.decode(current))
-            current = []
-    return spans + ([tokenizer.decode(current)] if current else [])
-
-
 def prepared_row(model_dir, chat_jsonl, tmp_path, prompt_format):
     trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=tmp_path,
                                            config=sft_cfg(prompt_format=prompt_format))
@@ -56,12 +45,12 @@ def prepared_row(model_dir, chat_jsonl, tmp_path, prompt_format):
 
 def test_chatml_labels_are_the_answers(tiny_llama_dir, chat_jsonl, tmp_path):
     _, tokenizer, row = prepared_row(tiny_llama_dir, chat_jsonl, tmp_path, "chatml")
-    assert labelled_spans(tokenizer, row) == [f"The Yangtze.{IM_END}", f"Berlin.{IM_END}"]
+    assert labelled_spans(tokenizer, row["input_ids"], row["labels"]) == [f"The Yangtze.{IM_END}", f"Berlin.{IM_END}"]
 
 
 def test_yayi_format_labels_stop_token_and_text(tiny_llama_dir, chat_jsonl, tmp_path):
     trainer, tokenizer, row = prepared_row(tiny_llama_dir, chat_jsonl, tmp_path, "yayi")
-    assert labelled_spans(tokenizer, row) == [f"The Yangtze.{YAYI_END}", f"Berlin.{YAYI_END}"]
+    assert labelled_spans(tokenizer, row["input_ids"], row["labels"]) == [f"The Yangtze.{YAYI_END}", f"Berlin.{YAYI_END}"]
     text = tokenizer.decode(row["input_ids"])
     assert text.startswith("<|System|>:\nYou are YaYi.\n\n<|Human|>:\nName a river.\n\n"
                            "<|YaYi|>:The Yangtze.<|End|>\n\n<|Human|>:\nAnd a city?")
@@ -85,7 +74,7 @@ def test_base_template_is_used_when_it_marks_generations(tmp_path, tiny_llama_di
     tokenizer.save_pretrained(model_dir)
     _, tokenizer, row = prepared_row(model_dir, chat_jsonl, tmp_path / "ck", "base")
     eos = tokenizer.eos_token
-    assert labelled_spans(tokenizer, row) == [f"The Yangtze.{eos}", f"Berlin.{eos}"]
+    assert labelled_spans(tokenizer, row["input_ids"], row["labels"]) == [f"The Yangtze.{eos}", f"Berlin.{eos}"]
     assert tokenizer.decode(row["input_ids"]).startswith("system: You are YaYi.\nuser: Name a river.\nA: ")
 
 
