@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Iterator
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
+from .bz2blocks import BlockError, decompress_blocks
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 18        # raw bytes read at a time
@@ -166,13 +168,31 @@ def prefetched(chunks: Iterator, depth: int = 4) -> Iterator:
                 thread.join(0.01)
 
 
-def byte_chunks(path, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int]]:
+def _bz2_block_chunks(path, f, start: int) -> Iterator[tuple[bytes, int]]:
+    """Like `_bz2_chunks` to the end of the file, but blocks decompress on several cores."""
+    try:
+        for data, pos in decompress_blocks(f, start):
+            if len(data) <= 4 * OUT_CHUNK:          # a text block: about 900 kB
+                yield data, pos
+                continue
+            for i in range(0, len(data), OUT_CHUNK):  # long runs of one byte inflate more
+                yield data[i:i + OUT_CHUNK], pos
+    except BlockError as e:
+        kind = TruncatedDumpError if e.truncated else DumpError
+        raise kind(path, e.byte, e.what) from None
+
+
+def byte_chunks(path, start: int = 0, end: int | None = None, *, parallel: bool = False
+                ) -> Iterator[tuple[bytes, int]]:
     """Decompressed bytes of `path` (or of its raw byte range [start, end)), with the raw
-    offset reached after each chunk, for progress and error messages."""
+    offset reached after each chunk, for progress and error messages. `parallel` decodes
+    the bz2 blocks of a whole file on several cores (`bz2blocks`)."""
     kind = compression_of(path)
     with open(path, "rb") as f:
         f.seek(start)
-        if kind == "bz2":
+        if kind == "bz2" and parallel and end is None:
+            yield from _bz2_block_chunks(path, f, start)
+        elif kind == "bz2":
             yield from _bz2_chunks(path, f, start, end)
         elif kind == "gzip":
             yield from _gzip_chunks(path, f)
@@ -184,6 +204,17 @@ def byte_chunks(path, start: int = 0, end: int | None = None) -> Iterator[tuple[
                     break
                 pos += len(raw)
                 yield raw, pos
+
+
+def _reader(path, start: int, end: int | None, threaded: bool) -> Iterator[tuple[bytes, int]]:
+    """The chunks `iter_dump` parses. Threaded, a whole bz2 file decodes block by block in
+    threads of its own and is consumed right here (a relay thread between decoder and
+    parser would wait for the GIL at every hand-over); anything else is prefetched by one
+    reader thread."""
+    if threaded and end is None and compression_of(path) == "bz2":
+        return byte_chunks(path, start, end, parallel=True)
+    chunks = byte_chunks(path, start, end)
+    return prefetched(chunks) if threaded else chunks
 
 
 def _page_from(elem) -> Page:
@@ -242,8 +273,9 @@ def iter_dump(path, *, start: int = 0, end: int | None = None, header: bytes | N
     With a byte range (multistream), `header` is the dump's first bz2 stream decompressed
     (`<mediawiki ...><siteinfo>...`): it is fed first so the range parses as a whole
     document, and `</mediawiki>` is added when the range stops before the file's end.
-    `progress(raw_offset)` is called after each chunk. `threaded` decompresses in a
-    background thread, overlapping decompression with parsing.
+    `progress(raw_offset)` is called after each chunk. `threaded` decompresses in
+    background threads, overlapping decompression with parsing: a whole bz2 file block by
+    block on several cores (`bz2blocks`), anything else in one reader thread.
 
     A bare `<page>` (no `<mediawiki>` root) is read as a one-page dump; any other root
     raises `NotADumpError`. A dump that stops before its end (an interrupted download)
@@ -292,9 +324,8 @@ def iter_dump(path, *, start: int = 0, end: int | None = None, header: bytes | N
 
     if header is not None:
         yield from feed(header)
-    chunks = byte_chunks(path, start, end)
     try:
-        for data, pos in (prefetched(chunks) if threaded else chunks):
+        for data, pos in _reader(path, start, end, threaded):
             if not fed and header is None and (m := BARE_PAGE.match(data)):
                 data, wrapped = data[:m.end(1)] + b"<mediawiki>" + data[m.end(1):], True
             fed += len(data)

@@ -6,11 +6,12 @@ stats. Parsing bytes is `dump`'s job, cleaning wikitext `clean`'s.
 
 Parallelism (`threads`): a multistream dump with its index is split by byte ranges, and
 each of `threads` worker processes decompresses, parses and cleans its own ranges; this
-scales with cores. Any other dump is read by the main process (bz2 decompression, which
-costs about as much as cleaning, runs in a thread beside the XML parser, at one process
-too: bz2 releases the GIL, so a single-stream .xml.bz2 costs little more than its XML) while
-`threads - 1` workers clean batches of pages; that is about 2x at 2 threads and bounded by
-the reader beyond. At most two tasks per worker are in flight, which keeps memory flat
+scales with cores. Any other dump is read by the main process while `threads - 1`
+workers clean batches of pages; that is about 2x at 2 threads and bounded by the reader
+beyond. Its decompression runs beside the XML parser, at one process too: a single-stream
+.xml.bz2 (the usual download) is cut into its bz2 blocks, which decoder threads decompress
+in parallel (`bz2blocks`; bz2 releases the GIL), so it costs little more than its XML where
+the machine has a free core. At most two tasks per worker are in flight, which keeps memory flat
 however large the dump, and results are written in dump order, so the output does not
 depend on `threads`.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -264,10 +266,9 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     if index is not None:
         siteinfo, tasks = _multistream_tasks(path, index)
     else:
-        # the siteinfo sits at the head: peek at it so the language is known up front;
-        # decompression always runs in a thread beside the parser (bz2 releases the GIL)
-        siteinfo = _peek_siteinfo(path, accept_unterminated)
-        tasks = _serial_tasks(path, bar, accept_unterminated, notes)
+        # the siteinfo sits at the head: take it first so the language is known up front;
+        # decompression runs in threads beside the parser (bz2 releases the GIL)
+        siteinfo, tasks = _serial_tasks(path, bar, accept_unterminated, notes)
     lang = build_language(language, siteinfo)
     log.info("extracting %s as language %r (siteinfo: %s), %d process(es)%s", path, lang.code,
              code_from_siteinfo(siteinfo) if siteinfo else "none", threads,
@@ -305,24 +306,23 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     return stats
 
 
-def _peek_siteinfo(path: str, accept_unterminated: bool) -> dict | None:
-    for item in iter_dump(path, accept_unterminated=accept_unterminated):
-        return item if isinstance(item, dict) and "unterminated" not in item else None
-    return None
-
-
-def _serial_tasks(path: str, bar, accept_unterminated: bool, notes: dict) -> Iterator[tuple]:
+def _serial_tasks(path: str, bar, accept_unterminated: bool, notes: dict
+                  ) -> tuple[dict | None, Iterator[tuple]]:
+    """The dump's siteinfo and its cleaning tasks, from one pass over the file: the head
+    is not decompressed twice."""
     stream = iter_dump(path, progress=lambda pos: bar.update(pos / 1e6 - bar.n),
                        threaded=True, accept_unterminated=accept_unterminated)
+    first = next(stream, None)
+    siteinfo = first if isinstance(first, dict) and "unterminated" not in first else None
+    head = [] if first is None or siteinfo is not None else [first]
 
     def pages() -> Iterator[Page]:
-        for item in stream:
+        for item in itertools.chain(head, stream):
             if isinstance(item, Page):
                 yield item
             elif "unterminated" in item:
                 notes.update(item)
-    for batch in _page_batches(pages()):
-        yield _clean_pages, (batch,)
+    return siteinfo, ((_clean_pages, (batch,)) for batch in _page_batches(pages()))
 
 
 class NoArticlesError(ValueError):
