@@ -28,9 +28,11 @@ rule fetch_base_model:
     output:
         directory("results/models/base"),
     params:
-        source=config["base_model"]["source"],
-        revision=config["base_model"]["revision"],
-        allow_pickle=config["base_model"]["allow_pickle"],
+        **tracked(
+            source=config["base_model"]["source"],
+            revision=config["base_model"]["revision"],
+            allow_pickle=config["base_model"]["allow_pickle"],
+        ),
     cache: cached_when_enabled()
     retries: 2  # the hub download is the one step that fails transiently on any machine
     resources:

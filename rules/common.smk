@@ -11,6 +11,7 @@ import secateurs.cluster
 from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
 from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
 from secateurs.data import sources as data_sources
+from secateurs.rule_params import tracked, tracked_per
 from secateurs.settings import result_settings
 from secateurs.workflow import export_package_path, package_code_digest
 
@@ -147,6 +148,14 @@ def training_resources(rule_name, section):
 def distill_teacher(wildcards):
     """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
+
+
+def tracked_per_source(kind, **sections):
+    """`tracked` params of a rule with a {source} wildcard, over the sources of one kind:
+    each section is a function (data config, source name) -> settings."""
+    return tracked_per("source", data_sources.of_kind(config["data"], kind),
+                       **{name: (lambda source, get=get: get(config["data"], source))
+                          for name, get in sections.items()})
 
 
 def without(section, *keys):

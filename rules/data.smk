@@ -11,7 +11,7 @@ rule wiki_extract:
         articles="results/data/wiki/{source}/articles.parquet",
         stats="results/data/wiki/{source}/extract_stats.json",
     params:
-        settings=lambda w: data_sources.extract_settings(config["data"], w.source),
+        **tracked_per_source("wiki", settings=data_sources.extract_settings),
     threads: lambda w: config["data"]["sources"][w.source]["threads"]
     cache: cached_when_enabled()
     resources:
@@ -33,7 +33,7 @@ rule wiki_convert:
         articles="results/data/wiki/{source}/text.parquet",
         stats="results/data/wiki/{source}/convert_stats.json",
     params:
-        settings=lambda w: data_sources.convert_settings(config["data"], w.source),
+        **tracked_per_source("wiki", settings=data_sources.convert_settings),
     cache: cached_when_enabled()
     resources:
         **resources_for("wiki_convert"),
@@ -54,7 +54,7 @@ rule text_sample:
         sample="results/data/text/{source}/text.parquet",
         stats="results/data/text/{source}/stats.json",
     params:
-        settings=lambda w: data_sources.text_settings(config["data"], w.source),
+        **tracked_per_source("text", settings=data_sources.text_settings),
         source=text_sample_path,
     cache: cached_when_enabled(reads_base_model=True)
     resources:
@@ -76,8 +76,7 @@ rule mix:
     output:
         directory("results/data/mix"),
     params:
-        settings=config["data"]["mix"],
-        sources=data_sources.mix_sources(config["data"]),
+        **tracked(settings=config["data"]["mix"], sources=data_sources.mix_sources(config["data"])),
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
     resources:
@@ -99,7 +98,7 @@ rule tokenize:
     output:
         directory("results/data/packed"),
     params:
-        settings=without(config["data"]["tokenize"], "threads"),
+        **tracked(settings=without(config["data"]["tokenize"], "threads")),
     threads: config["data"]["tokenize"]["threads"]
     cache: cached_when_enabled(reads_base_model=True)
     resources:

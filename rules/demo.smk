@@ -9,7 +9,7 @@ rule demo_tokenizer:
     output:
         directory("results/demo/tokenizer"),
     params:
-        settings=config["demo"]["tokenizer"],
+        **tracked(settings=config["demo"]["tokenizer"]),
     cache: cached_when_enabled()
     resources:
         **resources_for("demo_tokenizer"),
@@ -31,8 +31,7 @@ rule demo_base_model:
         model=directory("results/models/base"),
         train_log="results/train_logs/demo_pretrain.csv",
     params:
-        model=config["demo"]["model"],
-        training=training_settings("demo.pretrain"),
+        **tracked(model=config["demo"]["model"], training=training_settings("demo.pretrain")),
     threads: 2
     cache: cached_when_enabled()
     resources:

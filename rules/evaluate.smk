@@ -10,8 +10,7 @@ rule evaluate:
     output:
         "results/eval/{model}.json",
     params:
-        settings=evaluate_settings(),
-        access=model_access(),
+        **tracked(settings=evaluate_settings(), access=model_access()),
     threads: 2
     resources:
         **resources_for("evaluate", "gpu"),
@@ -42,7 +41,7 @@ rule report:
     params:
         models=MODELS,
         title=model_name(config["base_model"]["source"]),
-        settings=report_settings(),
+        **tracked(settings=report_settings()),
     resources:
         **resources_for("report"),
     log:

@@ -15,8 +15,7 @@ rule score_layers:
             category="Pruning",
         ),
     params:
-        settings=score_params(config["prune"]),
-        access=model_access(),
+        **tracked(settings=score_params(config["prune"]), access=model_access()),
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
     resources:
@@ -43,9 +42,8 @@ rule plan_pruning:
             "results/prune/plan.png", caption="../config/report/plan.rst", category="Pruning"
         ),
     params:
-        settings=config["prune"]["plan"],
+        **tracked(settings=config["prune"]["plan"], access=model_access()),
         model_name=model_name(config["base_model"]["source"]),
-        access=model_access(),
     resources:
         **resources_for("plan_pruning"),
     log:
@@ -65,8 +63,7 @@ rule slice_model:
     output:
         directory("results/models/pruned"),
     params:
-        settings=config["prune"]["slice"],
-        access=model_access(),
+        **tracked(settings=config["prune"]["slice"], access=model_access()),
     cache: cached_when_enabled(reads_base_model=True)
     resources:
         **resources_for("slice_model"),

@@ -15,7 +15,7 @@ rule heal:
         train_summary="results/train_logs/heal.json",  # what ran (secateurs.train.stage.summary_path)
         recovery="results/train_logs/heal_recovery.csv",
     params:
-        training=without(training_settings("heal"), "enabled"),
+        **tracked(training=without(training_settings("heal"), "enabled")),
         checkpoints="results/checkpoints/heal",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)
@@ -38,12 +38,14 @@ rule chat_data:
         data="results/data/chat/train.jsonl",
         stats="results/data/chat/stats.json",
     params:
-        sources=[
-            {**item, "path": local_path(item["path"]) if looks_local(item["path"], BASEDIR) else item["path"]}
-            for item in config["chat"].get("data", [])
-        ],
-        max_examples=config["chat"]["max_examples"],
-        cleaning=config["chat"]["cleaning"],
+        **tracked(
+            sources=[
+                {**item, "path": local_path(item["path"]) if looks_local(item["path"], BASEDIR) else item["path"]}
+                for item in config["chat"].get("data", [])
+            ],
+            max_examples=config["chat"]["max_examples"],
+            cleaning=config["chat"]["cleaning"],
+        ),
     resources:
         **resources_for("chat_data"),
     log:
@@ -65,7 +67,7 @@ rule chat_sft:
         train_log="results/train_logs/chat.csv",
         train_summary="results/train_logs/chat.json",  # what ran (secateurs.train.stage.summary_path)
     params:
-        training=without(training_settings("chat"), "data", "max_examples", "cleaning", "enabled"),
+        **tracked(training=without(training_settings("chat"), "data", "max_examples", "cleaning", "enabled")),
         checkpoints="results/checkpoints/chat",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)

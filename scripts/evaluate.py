@@ -2,11 +2,14 @@
 from pathlib import Path
 
 from secateurs.evaluate.heldout import evaluate_model
+from secateurs.rule_params import settings_of
 from secateurs.workflow import rule_log
+
+params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 
 mix = Path(snakemake.input.mix)
 with rule_log(snakemake):
     evaluate_model(snakemake.input.model,
                    {p.stem.removeprefix("heldout_"): p for p in sorted(mix.glob("heldout_*.parquet"))},
                    snakemake.output[0], name=snakemake.wildcards.model,
-                   **snakemake.params.settings, **snakemake.params.access)
+                   **params["settings"], **params["access"])

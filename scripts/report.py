@@ -4,7 +4,10 @@ from pathlib import Path
 
 from secateurs.evaluate.recovery import recovery_plot
 from secateurs.evaluate.report import write_report
+from secateurs.rule_params import settings_of
 from secateurs.workflow import rule_log
+
+params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 
 with rule_log(snakemake):
     # plan, heatmap and the training logs are inputs only when their stage runs
@@ -15,7 +18,7 @@ with rule_log(snakemake):
                  scores_png=given.get("heatmap"),
                  train_logs={stage: given.get(f"{stage}_log") for stage in stages},
                  train_summaries={stage: given.get(f"{stage}_summary") for stage in stages},
-                 title=snakemake.params.title, settings=snakemake.params.settings)
+                 title=snakemake.params.title, settings=params["settings"])
     if given.get("recovery"):
         recovery_plot(given.recovery, dict(zip(snakemake.params.models, snakemake.input.metrics)),
                       snakemake.output.recovery, title=snakemake.params.title)

@@ -2,9 +2,12 @@
 from pathlib import Path
 
 from secateurs.prune.scoring import score_layers
+from secateurs.rule_params import settings_of
 from secateurs.workflow import rule_log
+
+params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 
 with rule_log(snakemake):
     score_layers(snakemake.input.model, Path(snakemake.input.mix) / "train.parquet",
                  snakemake.output.scores, snakemake.output.table, snakemake.output.heatmap,
-                 **snakemake.params.settings, **snakemake.params.access)
+                 **params["settings"], **params["access"])

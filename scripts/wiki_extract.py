@@ -1,7 +1,10 @@
 """Rule wiki_extract: one MediaWiki dump to plain-text main-namespace articles."""
 from secateurs.data.wiki import extract_dump
+from secateurs.rule_params import settings_of
 from secateurs.workflow import rule_log
+
+params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 
 with rule_log(snakemake):
     extract_dump(snakemake.input.dump, snakemake.output.articles, snakemake.output.stats,
-                 threads=snakemake.threads, **snakemake.params.settings)
+                 threads=snakemake.threads, **params["settings"])

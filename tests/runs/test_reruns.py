@@ -101,6 +101,20 @@ def test_change_reruns_exactly_its_dependents(demo_run, tmp_path, case):
     assert dry_run(demo_run, tmp_path, change) == expected
 
 
+def test_dry_run_names_the_changed_setting_not_the_whole_section(demo_run, tmp_path):
+    """The reason a dry run gives for rerunning heal names the one changed setting, before
+    and after, and none of heal's thirty others (one param per setting,
+    secateurs/rule_params.py)."""
+    layered = tmp_path / "change.yaml"
+    layered.write_text(yaml.safe_dump({"heal": {"learning_rate": 5.0e-4}}))
+    result = snakemake(demo_run, "--dry-run", configfiles=(QUICK, layered))
+    reasons = [line for line in result.stdout.splitlines() if "Params have changed" in line]
+    assert len(reasons) == 1, result.stdout[-3000:]
+    assert "before: ('training.learning_rate', 0.001)" in reasons[0]
+    assert "now: ('training.learning_rate', 0.0005)" in reasons[0]
+    assert "adam_beta2" not in reasons[0] and len(reasons[0]) < 300
+
+
 def test_new_dump_reruns_its_own_extraction_and_what_reads_the_corpus(demo_run, tmp_path):
     """A second dump name (here the same demo file) is a new extract and convert job; the
     existing dump's jobs and the English sample are not redone."""
