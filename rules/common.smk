@@ -151,8 +151,8 @@ def distill_teacher(wildcards):
 
 
 def tracked_per_source(kind, **sections):
-    """`tracked` params of a rule with a {source} wildcard, over the sources of one kind:
-    each section is a function (data config, source name) -> settings."""
+    """`tracked` params for the {source} wildcard, over the sources of one kind. Each
+    section is a function (data config, source name) -> settings."""
     return tracked_per("source", data_sources.of_kind(config["data"], kind),
                        **{name: (lambda source, get=get: get(config["data"], source))
                           for name, get in sections.items()})
