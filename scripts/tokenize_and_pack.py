@@ -5,11 +5,10 @@ from secateurs.data.packing import tokenize_and_pack
 from secateurs.rule_params import settings_of
 from secateurs.workflow import rule_log
 
-params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
-
 # Tokenizing runs in spawned worker processes, which re-import this file as __mp_main__;
 # the guard keeps them from running the rule again.
 if __name__ == "__main__":
+    params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
     with rule_log(snakemake):
         tokenize_and_pack(Path(snakemake.input.mix) / "train.parquet", snakemake.input.tokenizer,
                           snakemake.output[0], threads=snakemake.threads,

@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing
 import os
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from itertools import chain
 from typing import Iterable, Iterator, Sequence
 
@@ -107,17 +108,20 @@ def encode_batches(batches: Iterable[Sequence[str]], tokenizer, *, threads: int 
                 yield _encode(backend, batch, add_special_tokens, lengths_only)
         return
     # spawn, not fork: the parent may already run torch/rayon threads, and forking a
-    # multi-threaded process can deadlock; workers import only numpy and tokenizers.
+    # multi-threaded process can deadlock; workers import only numpy and tokenizers. An
+    # executor, not multiprocessing.Pool: a worker that dies (one that cannot even import
+    # its __main__) fails the run with BrokenProcessPool, where a Pool respawns it forever.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(threads, initializer=_init_worker, initargs=(backend.to_str(),)) as pool:
+    with ProcessPoolExecutor(threads, mp_context=context, initializer=_init_worker,
+                             initargs=(backend.to_str(),)) as pool:
         pending: deque = deque()
         for batch in batches:
             task = (list(batch), add_special_tokens, lengths_only)
-            pending.append(pool.apply_async(_encode_in_worker, (task,)))
+            pending.append(pool.submit(_encode_in_worker, task))
             if len(pending) >= 2 * threads:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
 
 
 def count_tokens(texts: Sequence[str], tokenizer, *, threads: int = 1,

@@ -176,3 +176,23 @@ def test_encode_batches_threads_agree_and_validate(tiny_tokenizer_dir):
     assert one.tolist() == two.tolist() == [len(tok(t)["input_ids"]) for t in texts]
     with pytest.raises(ValueError, match="threads"):
         list(encode_batches([texts], tok, threads=0))
+
+
+def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(tmp_path):
+    """Spawned tokenizer workers that die on start (here: a tokenizer they cannot load; in
+    a rule, a script they cannot re-import) stop the run with BrokenProcessPool; a
+    multiprocessing.Pool would respawn them forever and the job would hang silently."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "broken_workers.py"
+    script.write_text(
+        "from types import SimpleNamespace\n"
+        "from secateurs.data.tokens import encode_batches\n"
+        "if __name__ == '__main__':\n"
+        "    tok = SimpleNamespace(backend_tokenizer=SimpleNamespace(to_str=lambda: 'not json'))\n"
+        "    list(encode_batches([['a'], ['b']], tok, threads=2))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0
+    assert "BrokenProcessPool" in result.stderr

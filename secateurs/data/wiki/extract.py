@@ -263,19 +263,20 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     size = os.path.getsize(path)
     bar = _progress(size, progress)
     notes: dict = {}
+    # read serially, the main process is busy reading (decompressing in threads): it
+    # counts as one of the `threads`, the others clean
+    workers = 0 if threads == 1 else threads if index is not None else threads - 1
     if index is not None:
         siteinfo, tasks = _multistream_tasks(path, index)
     else:
         # the siteinfo sits at the head: take it first so the language is known up front;
         # decompression runs in threads beside the parser (bz2 releases the GIL)
-        siteinfo, tasks = _serial_tasks(path, bar, accept_unterminated, notes)
+        siteinfo, tasks = _serial_tasks(path, bar, accept_unterminated, notes,
+                                        forks=workers > 0)
     lang = build_language(language, siteinfo)
     log.info("extracting %s as language %r (siteinfo: %s), %d process(es)%s", path, lang.code,
              code_from_siteinfo(siteinfo) if siteinfo else "none", threads,
              f", multistream index {index}" if index else "")
-    # read serially, the main process is busy reading (decompressing in a thread): it
-    # counts as one of the `threads`, the others clean
-    workers = 0 if threads == 1 else threads if index is not None else threads - 1
     try:
         with _gc_tuned():
             stats = _write(path, out_parquet, _run(tasks, workers, lang, opts),
@@ -306,15 +307,26 @@ def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1
     return stats
 
 
-def _serial_tasks(path: str, bar, accept_unterminated: bool, notes: dict
+def _peek_siteinfo(path: str, accept_unterminated: bool) -> dict | None:
+    for item in iter_dump(path, accept_unterminated=accept_unterminated):
+        return item if isinstance(item, dict) and "unterminated" not in item else None
+    return None
+
+
+def _serial_tasks(path: str, bar, accept_unterminated: bool, notes: dict, *, forks: bool
                   ) -> tuple[dict | None, Iterator[tuple]]:
-    """The dump's siteinfo and its cleaning tasks, from one pass over the file: the head
-    is not decompressed twice."""
+    """The dump's siteinfo and its cleaning tasks. Alone (no worker processes) one pass
+    over the file gives both. When worker processes will be forked, the siteinfo comes
+    from a separate look at the head and the reader starts only when the tasks are
+    iterated: a process must not fork while its decoder threads run."""
     stream = iter_dump(path, progress=lambda pos: bar.update(pos / 1e6 - bar.n),
                        threaded=True, accept_unterminated=accept_unterminated)
-    first = next(stream, None)
-    siteinfo = first if isinstance(first, dict) and "unterminated" not in first else None
-    head = [] if first is None or siteinfo is not None else [first]
+    if forks:
+        siteinfo, head = _peek_siteinfo(path, accept_unterminated), []
+    else:
+        first = next(stream, None)
+        siteinfo = first if isinstance(first, dict) and "unterminated" not in first else None
+        head = [] if first is None or siteinfo is not None else [first]
 
     def pages() -> Iterator[Page]:
         for item in itertools.chain(head, stream):
