@@ -17,16 +17,17 @@ from typing import Any, Callable, Iterable, Mapping
 PREFIX = "setting__"
 
 
-def flat_settings(settings: Mapping, prefix: str = "") -> dict[str, Any]:
-    """{"lora.r": 16, ...}: nested sections spread into dotted keys. A map whose keys are not
-    all identifiers (subset weights, source names) stays one value, so every dotted key
-    splits back unambiguously."""
+def flat_settings(settings: Mapping, prefix: str = "", levels: int | None = None
+                  ) -> dict[str, Any]:
+    """{"lora.r": 16, ...}: nested sections spread into dotted keys, `levels` deep (None:
+    all the way). A map whose keys are not all identifiers (subset weights, source names)
+    stays one value, so every dotted key splits back unambiguously."""
     flat: dict[str, Any] = {}
     for key, value in settings.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and all(
+        if levels != 1 and isinstance(value, Mapping) and value and all(
                 isinstance(k, str) and k.isidentifier() for k in value):
-            flat.update(flat_settings(value, path + "."))
+            flat.update(flat_settings(value, path + ".", None if levels is None else levels - 1))
         else:
             flat[path] = value
     return flat
@@ -60,12 +61,18 @@ def tracked(**sections: Any) -> dict[str, tuple[str, Any]]:
 def tracked_per(wildcard: str, values: Iterable[str],
                 **sections: Callable[[str], Any]) -> dict[str, Callable]:
     """Like `tracked` for settings that depend on a wildcard (`{source}`): each section is
-    a function of the wildcard's value, and `values` are the values the rule can take. Each
-    of them must give the same keys, or the params would not name the same settings."""
+    a function of the wildcard's value, and `values` are the values the rule can take.
+    Sections spread one level only (a source's `subsets` map stays one value, whatever its
+    keys), and every value must give the same keys, or the params would not name the same
+    settings for every job."""
     _check_sections(sections)
+
+    def flat(value: str) -> dict[str, Any]:
+        return flat_settings({name: get(value) for name, get in sections.items()}, levels=2)
+
     keys: list[str] | None = None
     for value in values:
-        these = sorted(flat_settings({name: get(value) for name, get in sections.items()}))
+        these = sorted(flat(value))
         if keys is not None and these != keys:
             raise ValueError(f"settings of {wildcard}={value!r} have keys {these}, others "
                              f"{keys}: a rule's params must name the same settings for every job")
@@ -73,9 +80,7 @@ def tracked_per(wildcard: str, values: Iterable[str],
 
     def param(key: str) -> Callable:
         def value_of(wildcards) -> tuple[str, Any]:
-            value = wildcards[wildcard]
-            flat = flat_settings({name: get(value) for name, get in sections.items()})
-            return key, flat[key]
+            return key, flat(wildcards[wildcard])[key]
         return value_of
     return {PREFIX + key.replace(".", "__"): param(key) for key in keys or []}
 

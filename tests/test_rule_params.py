@@ -50,6 +50,17 @@ def test_per_wildcard_params_resolve_per_job():
     assert settings_of(_params(**job)) == {"settings": settings["b"]}
 
 
+def test_per_wildcard_maps_below_a_section_stay_whole():
+    """Two text sources, one with Cosmopedia subset weights and one without: the same
+    params, as the Pruned Yi recipe has them."""
+    settings = {"cosmo": {"subsets": {"stanford": 0.5, "wikihow": 0.5}, "seed": 0},
+                "zhwiki": {"subsets": None, "seed": 0}}
+    params = tracked_per("source", list(settings), settings=settings.__getitem__)
+    assert sorted(params) == ["setting__settings__seed", "setting__settings__subsets"]
+    job = {name: get({"source": "cosmo"}) for name, get in params.items()}
+    assert settings_of(_params(**job)) == {"settings": settings["cosmo"]}
+
+
 def test_per_wildcard_settings_must_name_the_same_keys():
     settings = {"a": {"threads": 2}, "b": {"threads": 4, "variant": "zh-tw"}}
     with pytest.raises(ValueError, match="source='b'.*same settings for every job"):
