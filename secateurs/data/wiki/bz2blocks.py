@@ -30,6 +30,8 @@ END_MAGIC = 0x177245385090
 MASK48 = (1 << 48) - 1
 READ = 1 << 22          # raw bytes scanned at a time
 MAX_JOINS = 3           # false magics tolerated in a row before the data counts as corrupt
+DECODE_ERRORS = (OSError, ValueError, EOFError)
+TRUNCATED = "bz2 stream ends before its end-of-stream marker"
 
 
 class BlockError(ValueError):
@@ -157,8 +159,7 @@ def decompress_blocks(f: BinaryIO, start: int = 0, threads: int | None = None
     for data, end_bit, closed in decode_pieces(split_blocks(f, start), threads):
         yield data, start + (end_bit + 7) // 8
         if not closed:
-            raise BlockError(start + end_bit // 8, "bz2 stream ends before its "
-                             "end-of-stream marker", truncated=True)
+            raise BlockError(start + end_bit // 8, TRUNCATED, truncated=True)
 
 
 def decode_pieces(pieces: Iterator[Piece], threads: int | None = None
@@ -172,11 +173,9 @@ def decode_pieces(pieces: Iterator[Piece], threads: int | None = None
 
         def submit() -> bool:
             piece = next(pieces, None)
-            if piece is None:
-                return False
-            pending.append((piece, pool.submit(_decode, piece) if piece.end_bit > piece.start_bit
-                            else None))
-            return True
+            if piece is not None:
+                pending.append((piece, pool.submit(_decode, piece)))
+            return piece is not None
 
         while len(pending) < max(4, 2 * threads) and submit():
             pass
@@ -187,27 +186,22 @@ def decode_pieces(pieces: Iterator[Piece], threads: int | None = None
             yield data, piece.end_bit, piece.closed
 
 
-def _result(piece: Piece, future: Future | None, pending: deque, submit
-            ) -> tuple[bytes, Piece]:
-    """The decoded block, joining it with following pieces while a false magic split it."""
-    error: Exception | None = None
-    for joins in range(MAX_JOINS + 1):
+def _result(piece: Piece, future: Future, pending: deque, submit) -> tuple[bytes, Piece]:
+    """The decoded block, joining it with following pieces while a false magic split it.
+    (An empty or cut-off piece fails to decode too: its stream has no CRC to read.)"""
+    try:
+        return future.result(), piece
+    except DECODE_ERRORS as e:
+        error = e
+    for _ in range(MAX_JOINS):
+        if not piece.closed or not (pending or submit()):
+            break
+        piece = piece.joined(pending.popleft()[0])
         try:
-            if future is None:
-                raise EOFError("no block")
-            return future.result(), piece
-        except (OSError, ValueError, EOFError) as e:
-            error = error or e
-            if not piece.closed or joins == MAX_JOINS or not (pending or submit()):
-                break
-            nxt, _ = pending.popleft()
-            piece = piece.joined(nxt)
-            future = Future()
-            try:
-                future.set_result(_decode(piece))
-            except (OSError, ValueError, EOFError) as again:
-                future.set_exception(again)
+            return _decode(piece), piece
+        except DECODE_ERRORS:
+            pass
     byte = piece.start_bit // 8
     if not piece.closed:
-        raise BlockError(byte, "bz2 stream ends before its end-of-stream marker", truncated=True)
+        raise BlockError(byte, TRUNCATED, truncated=True)
     raise BlockError(byte, f"bad bz2 data ({error})")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
-from .bz2blocks import BlockError, decompress_blocks
+from .bz2blocks import TRUNCATED, BlockError, decompress_blocks
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _bz2_chunks(path, f, start: int, end: int | None) -> Iterator[tuple[bytes, i
             else:
                 raw = b""
     if started and not dec.eof:
-        raise TruncatedDumpError(path, pos, "bz2 stream ends before its end-of-stream marker")
+        raise TruncatedDumpError(path, pos, TRUNCATED)
 
 
 def _gzip_chunks(path, f) -> Iterator[tuple[bytes, int]]:
