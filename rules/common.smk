@@ -146,8 +146,23 @@ def training_resources(rule_name, section):
 
 
 def distill_teacher(wildcards):
-    """Distillation (heal.distill.enabled) reads the unpruned model as teacher."""
+    """Distillation (heal.distill.enabled) reads the unpruned model as teacher: online it
+    runs it, cached it checks the cache was made from it (without loading it)."""
     return [base_model_dir()] if config["heal"]["distill"]["enabled"] else []
+
+
+def heal_training_settings():
+    """heal's result settings; how the teacher cache is built (batch, shards) is the
+    teacher_logits rule's business and changes no healed weight."""
+    settings = without(training_settings("heal"), "enabled")
+    settings["distill"] = without(settings["distill"], "batch_size", "rows_per_shard")
+    return settings
+
+
+def distill_teacher_logits(wildcards):
+    """Cached distillation reads the teacher's top-k, made once by rule teacher_logits."""
+    distill = config["heal"]["distill"]
+    return ["results/data/teacher_logits"] if distill["enabled"] and distill["mode"] == "cached" else []
 
 
 def tracked_per_source(kind, **sections):

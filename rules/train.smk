@@ -3,11 +3,36 @@
 # resumes instead of starting over (Snakemake deletes a failed job's outputs, not these).
 
 
+rule teacher_logits:
+    input:
+        teacher=lambda wildcards: base_model_dir(),
+        packed="results/data/packed",
+    output:
+        cache=directory("results/data/teacher_logits"),
+    params:
+        **tracked(distill=without(config["heal"]["distill"], "enabled", "mode", "alpha",
+                                  "temperature", "rows_per_shard")),
+        work="results/checkpoints/teacher_logits",  # finished shards survive a killed job
+    threads: 2
+    cache: cached_when_enabled(reads_base_model=True)
+    resources:
+        **resources_for("teacher_logits", "gpu"),
+    log:
+        "logs/teacher_logits/teacher_logits.log",
+    benchmark:
+        "benchmarks/teacher_logits/teacher_logits.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/teacher_logits.py"
+
+
 rule heal:
     input:
         model=stage_input("heal"),
         packed="results/data/packed",
         teacher=distill_teacher,
+        teacher_logits=distill_teacher_logits,
         mix="results/data/mix",  # held-out files for the recovery curve
     output:
         model=directory("results/models/healed"),
@@ -15,7 +40,7 @@ rule heal:
         train_summary="results/train_logs/heal.json",  # what ran (secateurs.train.stage.summary_path)
         recovery="results/train_logs/heal_recovery.csv",
     params:
-        **tracked(training=without(training_settings("heal"), "enabled")),
+        **tracked(training=heal_training_settings()),
         checkpoints="results/checkpoints/heal",
     threads: 2
     cache: cached_when_enabled(reads_base_model=True)

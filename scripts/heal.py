@@ -16,6 +16,8 @@ with rule_log(snakemake):
                 config={**snakemake.config["heal"], **params["training"]},
                 checkpoint_root=snakemake.params.checkpoints,
                 teacher=snakemake.input.teacher[0] if snakemake.input.teacher else None,
+                teacher_logits=(snakemake.input.teacher_logits[0]
+                                if snakemake.input.teacher_logits else None),
                 heldout={p.stem.removeprefix("heldout_"): str(p)
                          for p in sorted(Path(snakemake.input.mix).glob("heldout_*.parquet"))},
                 recovery_csv=snakemake.output.recovery)

@@ -164,7 +164,10 @@ def _training_options(parser, *, heal: bool):
     parser.add_argument("--model", required=True, help="the model to train")
     if heal:
         parser.add_argument("--packed", required=True, help="tokenize's packed directory")
-        parser.add_argument("--teacher", help="the unpruned model, when distilling")
+        parser.add_argument("--teacher", help="the unpruned model, when distilling (online; "
+                            "cached: checked against the cache)")
+        parser.add_argument("--teacher-logits", help="the teacher cache (teacher-logits' output), "
+                            "when distilling with distill.mode cached")
         parser.add_argument("--heldout", action="append", default=[], metavar="LANG=PARQUET",
                             help="held-out text for the recovery curve (repeat per language)")
         parser.add_argument("--recovery-csv", help="write the recovery curve here")
@@ -184,9 +187,23 @@ def _train(stage: str):
                            config=s, checkpoint_dir=args.checkpoint_dir,
                            packed=getattr(args, "packed", None), data=getattr(args, "data", None),
                            teacher=getattr(args, "teacher", None), summary_json=args.summary_json,
+                           teacher_logits=getattr(args, "teacher_logits", None),
                            heldout=dict(i.split("=", 1) for i in getattr(args, "heldout", [])),
                            recovery_csv=getattr(args, "recovery_csv", None))
     return run
+
+
+def _teacher_logits(args, s):
+    from secateurs.train.teacher_logits import build_teacher_cache
+
+    return build_teacher_cache(args.teacher, args.packed, args.out_dir, work_dir=args.work_dir,
+                               top_k=s["top_k"], batch_size=s["batch_size"],
+                               rows_per_shard=s["rows_per_shard"])
+
+
+def _teacher_logits_options(parser):
+    parser.add_argument("--work-dir", required=True, help="where a build keeps its finished "
+                        "shards until the end (a killed build resumes from them)")
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -255,6 +272,10 @@ STAGES = [
           _plan_options),
     Stage("slice", "write the kept layers as a new model directory", "prune.slice",
           (("model_dir", ""), ("plan_json", ""), ("out_dir", "")), _slice, _access),
+    Stage("teacher-logits", "the teacher's top-k log-probabilities over the packed data, once "
+          "(distillation with heal.distill.mode cached)", "heal.distill",
+          (("teacher", "the unpruned model"), ("packed", "tokenize's packed directory"),
+           ("out_dir", "")), _teacher_logits, _teacher_logits_options),
     Stage("heal", "continued pretraining of a pruned model (full, LoRA, QLoRA; distillation)",
           "heal", (), _train("heal"), lambda p: _training_options(p, heal=True)),
     Stage("chat", "chat fine-tuning, loss on the assistant's turns only", "chat", (),

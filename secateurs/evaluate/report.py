@@ -280,6 +280,21 @@ def training_section(logs: dict[str, list[dict]], ran: dict[str, dict] | None = 
     return markdown_table(header, body)
 
 
+def distillation_lines(ran: dict[str, dict]) -> list[str]:
+    """What healing distilled from, and what the teacher cache cost (disk, build time)."""
+    heal = ran.get("heal") or {}
+    cache = heal.get("teacher_cache")
+    if heal.get("distill_mode") == "online":
+        return ["Healing distilled from the unpruned model, run beside it at every step.", ""]
+    if not cache:
+        return []
+    return [f"Healing distilled from the cached top-{cache['top_k']} of the unpruned model "
+            f"(results/data/teacher_logits): {cache['bytes'] / 1e6:,.1f} MB, "
+            f"{cache['bytes_per_token']:.0f} B per training token, built once in "
+            f"{cache['seconds']:,.0f} s; the top {cache['top_k']} hold "
+            f"{100 * cache['mean_top_k_mass']:.1f}% of the teacher's probability.", ""]
+
+
 def _count(n) -> str:
     """An exact count with thousands separators (120,832 tokens, as the trainer counted)."""
     return "-" if n is None else f"{n:,.0f}"
@@ -590,7 +605,9 @@ def training_summary(logs: dict[str, list[dict]], states: dict[str, dict]) -> di
         out[stage] = {"steps": state.get("steps", rows[-1]["step"]),
                       "tokens_seen": state.get("tokens_seen", rows[-1].get("tokens_seen")),
                       "train_loss": state.get("train_loss", logged_mean_loss(rows)),
-                      "first_loss": rows[0]["loss"], "last_loss": rows[-1]["loss"]}
+                      "first_loss": rows[0]["loss"], "last_loss": rows[-1]["loss"],
+                      "distill_mode": state.get("distill_mode"),
+                      "teacher_cache": state.get("teacher_cache")}
     return out
 
 
@@ -657,7 +674,8 @@ def write_report(metrics: dict, out_dir: str | os.PathLike, *, plan_json=None,
         log.warning("report: layer-score heatmap %s does not exist; skipped", scores_png)
     if logs:
         loss_plot(logs, out / "loss.png", title)
-        sections += ["## Training", "", training_section(logs, ran), "", "![loss](loss.png)", ""]
+        sections += ["## Training", "", training_section(logs, ran), "",
+                     *distillation_lines(ran), "![loss](loss.png)", ""]
     samples = samples_section(models)
     if samples:
         sections += ["## Sample answers", "", samples, ""]

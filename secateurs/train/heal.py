@@ -33,6 +33,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 from secateurs import settings
 from secateurs.io import read_json, write_json
 from secateurs.train import stage as T
+from secateurs.train.distill import DistillationTrainer
+from secateurs.train.teacher_logits import TeacherCache
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,20 @@ class PackedCollator:
         return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
 
 
+class CachedTeacherCollator(PackedCollator):
+    """PackedCollator plus each row's cached teacher top-k (secateurs.train.teacher_logits),
+    found by the row's index in the packed file (the `row` column heal adds)."""
+
+    def __init__(self, cache, pad_token_id: int | None = None, eos_token_id: int | None = None):
+        super().__init__(pad_token_id, eos_token_id)
+        self.cache = cache
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(rows)
+        batch["teacher_ids"], batch["teacher_logprobs"] = self.cache.rows([r["row"] for r in rows])
+        return batch
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -120,37 +136,55 @@ def _load_teacher(teacher_dir, cfg: dict, bf16: bool):
 
 
 def heal_fingerprint(model_dir, packed_dir, config: dict, teacher_dir=None,
-                     world_size: int | None = None) -> dict:
+                     world_size: int | None = None, teacher_logits=None) -> dict:
     """The run's identity (secateurs.train.stage.run_fingerprint) from its settings and inputs;
     `world_size` defaults to the processes the config asks for."""
     cfg = heal_config(config)
     world = world_size or cfg["num_processes"] * cfg["num_nodes"]
-    distill = bool(cfg["distill"]["enabled"])
+    mode = distill_mode(cfg)
     return T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
                                    "packed": read_json(Path(packed_dir) / "meta.json"),
-                                   "teacher": T.describe_model_dir(teacher_dir) if distill else None,
+                                   "teacher": T.describe_model_dir(teacher_dir) if mode == "online" else None,
+                                   "teacher_cache": _cache_sha(teacher_logits) if mode == "cached" else None,
                                    "world_size": world})
 
 
+def distill_mode(cfg: dict) -> str | None:
+    """None (no distillation), "online" or "cached" (heal.distill.mode)."""
+    return cfg["distill"]["mode"] if cfg["distill"]["enabled"] else None
+
+
+def _cache_sha(teacher_logits) -> str | None:
+    path = Path(teacher_logits or "") / "meta.json"
+    return read_json(path)["sha256"] if teacher_logits and path.exists() else None
+
+
 def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dict,
-         teacher_dir=None, heldout: dict | None = None, recovery_csv=None) -> dict:
+         teacher_dir=None, heldout: dict | None = None, recovery_csv=None,
+         teacher_logits=None) -> dict:
     """Continue pretraining `model_dir` on `packed_dir` for config's token budget; write out_dir.
 
     Resumes from the last complete checkpoint in `checkpoint_dir` when its config matches.
     Returns a summary dict (also the last row of the CSV in `log_csv`). With `heldout`
     ({language: held-out parquet}) and `recovery_csv`, the recovery curve
     (secateurs.train.recovery) is measured at `recovery.milestones` points and written there.
+    Distillation reads the teacher from `teacher_dir` (online) or its cached top-k from
+    `teacher_logits` (cached; `teacher_dir`, when given, is checked against the cache).
     """
     started = time.perf_counter()
     cfg = heal_config(config)
     T.check_method(cfg)
-    distill = bool(cfg["distill"]["enabled"])
-    if distill and not teacher_dir:
-        raise T.TrainingConfigError("heal config distill.enabled is true but no teacher_dir was "
+    mode = distill_mode(cfg)
+    distill = mode is not None
+    if mode == "online" and not teacher_dir:
+        raise T.TrainingConfigError("heal config distill.mode is online but no teacher_dir was "
                                     "given: pass the unpruned model directory")
 
     # ---- data
     dataset, meta = load_packed_dataset(packed_dir)
+    cache = _open_cache(teacher_logits, packed_dir, teacher_dir, cfg) if mode == "cached" else None
+    if cache is not None:
+        dataset = dataset.add_column("row", list(range(len(dataset))))
     seq_len = int(meta["seq_len"])
     per_step = T.tokens_per_step(batch_size=cfg["batch_size"], seq_len=seq_len,
                                  gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
@@ -168,7 +202,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                     max_steps * per_step, epochs, packed_dir, len(dataset) * seq_len)
 
     # ---- resume
-    fingerprint = heal_fingerprint(model_dir, packed_dir, cfg, teacher_dir, T.world_size())
+    fingerprint = heal_fingerprint(model_dir, packed_dir, cfg, teacher_dir, T.world_size(),
+                                   teacher_logits)
     resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
     resume = T.agree_on_resume(resume)
     csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
@@ -190,7 +225,7 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
                             base_model_dir=model_dir, config_overrides=T.config_overrides(cfg))
     else:
         trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
-                                teacher_dir if distill else None)
+                                teacher_dir if mode == "online" else None, cache)
         # ---- train
         result = trainer.train(resume_from_checkpoint=resume)
         T.check_finished(trainer)
@@ -200,7 +235,8 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
         tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
         steps = trainer.state.global_step
     summary = {
-        "method": cfg["method"], "distill": distill, "steps": steps,
+        "method": cfg["method"], "distill": distill, "distill_mode": mode,
+        "teacher_cache": _cache_summary(cache), "steps": steps,
         "max_steps": max_steps, "tokens_seen": tokens_seen,
         "tokens_per_step": per_step, "seq_len": seq_len, "epochs": round(epochs, 4),
         "train_loss": T.loss_over_all_steps(csv_cb.rows, steps, T.checkpoint_step(resume),
@@ -236,19 +272,44 @@ def _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, ma
                             resumed_step=resumed_step, main_process=T.is_main_process())
 
 
-def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks, teacher_dir):
+def _open_cache(teacher_logits, packed_dir, teacher_dir, cfg):
+    """The cached teacher top-k, refused when it was built for other data, teacher or k."""
+    if not teacher_logits:
+        raise T.TrainingConfigError("heal config distill.mode is cached but no teacher cache was "
+                                    "given: build it with rule teacher_logits (python -m secateurs "
+                                    "teacher-logits) and pass its directory, or set distill.mode: online")
+    cache = TeacherCache(teacher_logits)
+    cache.check(packed_dir=packed_dir, teacher_dir=teacher_dir, top_k=cfg["distill"]["top_k"])
+    return cache
+
+
+def _cache_summary(cache) -> dict | None:
+    if cache is None:
+        return None
+    keys = ("top_k", "bytes", "bytes_per_token", "seconds", "mean_top_k_mass")
+    return {key: cache.meta[key] for key in keys}
+
+
+def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks, teacher_dir,
+                  cache=None):
     # drop_last: every optimizer step is exactly tokens_per_step, so the token budget and the
     # tokens seen after a resume are exact (a short last batch would shift both).
     args = T.training_arguments(cfg, checkpoint_dir, max_steps=max_steps, dataloader_drop_last=True)
     model = _load_student(model_dir, cfg, args.bf16)
-    collator = PackedCollator(meta.get("pad_token_id"), meta.get("eos_token_id"))
+    pads = (meta.get("pad_token_id"), meta.get("eos_token_id"))
+    collator = CachedTeacherCollator(cache, *pads) if cache is not None else PackedCollator(*pads)
     common = dict(model=model, args=args, train_dataset=dataset, data_collator=collator,
                   callbacks=callbacks)
-    if teacher_dir is None:
+    if teacher_dir is None and cache is None:
         return Trainer(**common)
-    from secateurs.train.distill import DistillationTrainer
-
-    log.info("distilling from teacher %s (alpha %s, temperature %s)", teacher_dir,
-             cfg["distill"]["alpha"], cfg["distill"]["temperature"])
+    distill = cfg["distill"]
+    if cache is not None:
+        log.info("distilling from the cached teacher top-%d in %s (alpha %s, temperature %s)",
+                 cache.top_k, cache.dir, distill["alpha"], distill["temperature"])
+        return DistillationTrainer(**common, teacher=None, alpha=distill["alpha"],
+                                   temperature=distill["temperature"])
+    log.info("distilling from teacher %s online, top_k %s (alpha %s, temperature %s)", teacher_dir,
+             distill["top_k"], distill["alpha"], distill["temperature"])
     return DistillationTrainer(**common, teacher=_load_teacher(teacher_dir, cfg, args.bf16),
-                               alpha=cfg["distill"]["alpha"], temperature=cfg["distill"]["temperature"])
+                               top_k=distill["top_k"], alpha=distill["alpha"],
+                               temperature=distill["temperature"])

@@ -33,7 +33,7 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
                 checkpoint_root: str | os.PathLike | None = None, packed: str | None = None,
                 data: str | None = None, teacher: str | None = None,
                 summary_json: str | None = None, heldout: dict | None = None,
-                recovery_csv: str | None = None) -> dict | None:
+                recovery_csv: str | None = None, teacher_logits: str | None = None) -> dict | None:
     """Run `heal` or `chat-sft` with `config["num_processes"]` processes on each of
     `config["num_nodes"]` nodes.
 
@@ -42,8 +42,8 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
     fresh, and a setting that does not change the result keeps the folder)."""
     config = settings.complete(SECTIONS[stage], config)
     if checkpoint_dir is None:
-        checkpoint_dir = checkpoint_dir_for(checkpoint_root, _fingerprint(stage, model, config,
-                                                                          packed, data, teacher))
+        checkpoint_dir = checkpoint_dir_for(checkpoint_root, _fingerprint(
+            stage, model, config, packed, data, teacher, teacher_logits))
     processes = int(config["num_processes"])
     nodes = int(config["num_nodes"])
     if (processes <= 1 and nodes <= 1) or "WORLD_SIZE" in os.environ:
@@ -52,7 +52,7 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
             summary = _in_process(stage, model=model, out=out, checkpoint_dir=checkpoint_dir,
                                   log_csv=log_csv, config=config, packed=packed, data=data,
                                   teacher=teacher, heldout=heldout,
-                                  recovery_csv=recovery_csv)
+                                  recovery_csv=recovery_csv, teacher_logits=teacher_logits)
         finally:
             end_process_group()
         if summary_json and is_main_process():
@@ -66,6 +66,7 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
             str(checkpoint_dir), "--log-csv", log_csv, "--config", str(config_file)]
     args += ["--packed", packed] if packed else ["--data", data]
     args += ["--teacher", teacher] if teacher else []
+    args += ["--teacher-logits", teacher_logits] if teacher_logits else []
     args += ["--summary-json", summary_json] if summary_json else []
     args += [f"--heldout={lang}={path}" for lang, path in (heldout or {}).items()]
     args += ["--recovery-csv", recovery_csv] if recovery_csv else []
@@ -76,24 +77,24 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
 
 
 def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,
-                teacher, heldout=None, recovery_csv=None) -> dict:
+                teacher, heldout=None, recovery_csv=None, teacher_logits=None) -> dict:
     log_placement()
     if stage == "heal":
         from secateurs.train.heal import heal
 
         return heal(model, packed, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv,
                     config=config, teacher_dir=teacher, heldout=heldout,
-                    recovery_csv=recovery_csv)
+                    recovery_csv=recovery_csv, teacher_logits=teacher_logits)
     from secateurs.train.sft import chat_sft
 
     return chat_sft(model, data, out, checkpoint_dir=checkpoint_dir, log_csv=log_csv, config=config)
 
 
-def _fingerprint(stage, model, config, packed, data, teacher) -> dict:
+def _fingerprint(stage, model, config, packed, data, teacher, teacher_logits=None) -> dict:
     if stage == "heal":
         from secateurs.train.heal import heal_fingerprint
 
-        return heal_fingerprint(model, packed, config, teacher)
+        return heal_fingerprint(model, packed, config, teacher, teacher_logits=teacher_logits)
     from secateurs.train.sft import chat_fingerprint
 
     return chat_fingerprint(model, data, config)

@@ -224,3 +224,16 @@ def test_an_empty_answer_says_why():
         {"prompt": "Hi?", "chat": True, "completion": "", "new_tokens": 1, "stop": "end"}]}]
     assert ("- **pruned**: (empty: the model stopped at once, its first token was the end "
             "token)") in samples_section(models)
+
+
+def test_teacher_cache_size_and_build_time_are_reported(run, tmp_path):
+    """Cached distillation: the summary says what the cache cost (issue 20)."""
+    summary = tmp_path / "heal.json"
+    write_json({"steps": 12, "tokens_seen": 120_832, "train_loss": 2.25, "distill_mode": "cached",
+                "teacher_cache": {"top_k": 64, "bytes": 31_000_000, "bytes_per_token": 256.4,
+                                  "seconds": 812.3, "mean_top_k_mass": 0.9312}}, summary)
+    out = tmp_path / "report"
+    write_report(run["metrics"], out, train_logs=run["logs"], train_summaries={"heal": summary})
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert ("cached top-64 of the unpruned model (results/data/teacher_logits): 31.0 MB, "
+            "256 B per training token, built once in 812 s; the top 64 hold 93.1%") in md

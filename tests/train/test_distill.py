@@ -85,7 +85,8 @@ def test_heal_with_distillation_moves_student_towards_teacher(tiny_llama_dir, ti
                    log_csv=tmp_path / "l.csv", teacher_dir=teacher,
                    config=heal_cfg(token_budget=6 * 4 * 32, learning_rate=3e-4, save_steps=100,
                                    warmup_ratio=0.0, lr_scheduler="constant",
-                                   distill={"enabled": True, "alpha": 1.0, "temperature": 1.0}))
+                                   distill={"enabled": True, "mode": "online", "top_k": None,
+                                            "alpha": 1.0, "temperature": 1.0}))
     assert summary["distill"] is True and summary["steps"] == 6
     after = _kl_to_teacher(tmp_path / "healed", teacher, packed)
     assert after < 0.6 * before, (before, after)
@@ -99,7 +100,7 @@ def test_distill_without_teacher_is_refused(tiny_llama_dir, tiny_tokenizer_dir, 
     packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed", copies=2)
     with pytest.raises(TrainingConfigError, match="teacher_dir"):
         heal(tiny_llama_dir, packed, tmp_path / "o", checkpoint_dir=tmp_path / "c", log_csv=tmp_path / "l",
-             config=heal_cfg(distill={"enabled": True}))
+             config=heal_cfg(distill={"enabled": True, "mode": "online"}))
 
 
 @pytest.mark.slow

@@ -1,0 +1,259 @@
+"""Benchmark: how much each healing mode recovers per token, on the real SmolLM2-135M.
+
+    .venv/bin/python bench/heal_recovery.py --workdir W [--token-budget 200000]
+        [--modes cached,ce,online] [--tasks arc_easy:0:300,piqa:0:300,hellaswag:0:300]
+        [--online-steps 0]
+
+The same cut, data and token budget healed three ways: cross-entropy only (`ce`, the
+baseline), distillation from the cached teacher top-k (`cached`: the cache is built once,
+timed on its own) and distillation with the teacher run beside the student (`online`,
+whole-vocabulary KL, the reference the cache approximates). For each it records held-out
+bits per byte per language at every milestone of the recovery curve (heal's own
+`secateurs.train.recovery`, on the first `--heldout-tokens` tokens of each language's
+held-out documents), lm-eval accuracy of the healed model, and wall seconds per training
+token, printed as a ratio to the `ce` run measured in the same process (machine load
+scales every mode alike only while it stays the same: the load is printed too).
+`--online-steps N` runs the online mode for N steps only: enough for its time per token
+where a full online run does not fit.
+
+Inputs come from a run of config/recipes/smollm2-135m-real.yaml (real English and Chinese
+text from ../shared/real-data, the measured plan's cut); the script runs the workflow up to
+the pruned model and the packed data when W lacks them. Healing reads the first rows of
+the packed data that the budget needs (the mix already shuffled the documents), so the
+cache covers exactly what is trained on. Results go to W/bench/heal_recovery.json and the
+figure to bench/heal_recovery.png.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, bench/ is sys.path[0]; bench/tokenize.py would shadow the stdlib module.
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import time
+
+RECIPE = REPO / "config" / "recipes" / "smollm2-135m-real.yaml"
+TARGETS = ["results/data/packed", "results/models/pruned", "results/models/base",
+           "results/prune/plan.json"]
+
+
+def ensure_inputs(work: Path) -> None:
+    if all((work / t).exists() for t in TARGETS):
+        return
+    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                    str(work), "--configfile", str(RECIPE), "--cores", "2", *TARGETS], check=True)
+
+
+def packed_subset(packed: Path, out: Path, rows: int) -> Path:
+    """The first `rows` packed rows as a packed directory of their own."""
+    import pyarrow.parquet as pq
+
+    from secateurs.io import read_json, write_json
+
+    if (out / "meta.json").exists() and read_json(out / "meta.json")["num_sequences"] == rows:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.read_table(packed / "train.parquet").slice(0, rows), out / "train.parquet")
+    meta = read_json(packed / "meta.json")
+    write_json({**meta, "num_sequences": rows, "num_tokens": rows * meta["seq_len"],
+                "subset_of": str(packed)}, out / "meta.json")
+    return out
+
+
+def heal_settings(mode: str, args) -> dict:
+    import yaml
+
+    heal = yaml.safe_load(RECIPE.read_text())["heal"]
+    distill = {**heal["distill"], "enabled": mode != "ce", "mode": "cached" if mode == "cached" else "online",
+               "top_k": heal["distill"]["top_k"] if mode == "cached" else None}
+    heal = {**heal, "distill": distill, "token_budget": args.token_budget, "save_steps": 10_000,
+            "recovery": {**heal["recovery"], "max_tokens": args.heldout_tokens}}
+    if mode == "online" and args.online_steps:
+        heal.update(max_steps=args.online_steps, recovery={**heal["recovery"], "milestones": 0})
+    return heal
+
+
+def lm_eval(model_dir: Path, tasks: list[dict], benchmarks: Path) -> dict:
+    from secateurs.evaluate.heldout import load_model
+    from secateurs.evaluate.lmeval import run_tasks
+
+    if not tasks:
+        return {}
+    model, tokenizer = load_model(model_dir, device="cpu")
+    started = time.perf_counter()
+    scores = run_tasks(model, tokenizer, tasks, benchmarks_dir=benchmarks, batch_size=8)
+    logging.info("lm-eval of %s: %.0f s", model_dir, time.perf_counter() - started)
+    return scores
+
+
+def base_bits_per_byte(base: Path, heldout: dict, settings: dict, seq_len: int) -> dict:
+    """The unpruned model on the same held-out slices the recovery curve scores."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from secateurs.train.recovery import heldout_slice, slice_nll
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base).eval()
+    out = {}
+    for lang, path in heldout.items():
+        data = heldout_slice(path, tokenizer, max_tokens=settings["max_tokens"], seq_len=seq_len)
+        nll, _ = slice_nll(model, data["windows"], batch_size=settings["batch_size"],
+                           pad_id=tokenizer.pad_token_id or 0)
+        out[lang] = nll / math.log(2) / data["bytes"]
+    return out
+
+
+def run_mode(mode: str, args, work: Path, packed: Path, heldout: dict, results: dict) -> None:
+    from secateurs.train.heal import heal
+    from secateurs.train.recovery import read_rows
+    from secateurs.train.teacher_logits import build_teacher_cache
+
+    out = work / "bench" / mode
+    shutil.rmtree(out, ignore_errors=True)
+    cache = None
+    if mode == "cached":
+        started = time.perf_counter()
+        cache = out / "teacher_logits"
+        meta = build_teacher_cache(work / "results/models/base", packed, cache, work_dir=out / "work",
+                                   top_k=heal_settings(mode, args)["distill"]["top_k"],
+                                   batch_size=8, rows_per_shard=256)
+        results["cache"] = {**{k: meta[k] for k in ("bytes", "bytes_per_token", "mean_top_k_mass",
+                                                     "rows", "seq_len", "top_k")},
+                            "seconds": round(time.perf_counter() - started, 1), "load": os.getloadavg()}
+    started = time.perf_counter()
+    summary = heal(work / "results/models/pruned", packed, out / "healed",
+                   checkpoint_dir=out / "checkpoints", log_csv=out / "heal.csv",
+                   config=heal_settings(mode, args), teacher_dir=work / "results/models/base",
+                   teacher_logits=cache, heldout=heldout, recovery_csv=out / "recovery.csv")
+    seconds = time.perf_counter() - started
+    train_seconds = seconds - (summary["recovery_seconds"] or 0)
+    results["modes"][mode] = {
+        "steps": summary["steps"], "tokens": summary["tokens_seen"], "seconds": round(seconds, 1),
+        "train_seconds": round(train_seconds, 1),
+        "seconds_per_1k_tokens": round(1000 * train_seconds / summary["tokens_seen"], 3),
+        "load": os.getloadavg(), "recovery": read_rows(out / "recovery.csv")}
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def table(results: dict) -> str:
+    base = results["base"]
+    modes = results["modes"]
+    ce = modes.get("ce")
+    tasks = list(base.get("lm_eval", {}))
+    head = ["model", "tokens", "bits/byte en", "bits/byte zh", *tasks, "s / 1k tokens", "vs ce"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def acc(scores, task):
+        row = (scores or {}).get(task)
+        if not row:
+            return "-"
+        kept = row["acc"] / base["lm_eval"][task]["acc"] if base["lm_eval"].get(task) else None
+        return f"{100 * row['acc']:.1f}" + (f" ({100 * kept:.0f}%)" if kept else "")
+
+    def bpb(value, lang):
+        return f"{value:.3f} ({100 * (value / base['bits_per_byte'][lang] - 1):+.1f}%)"
+
+    lines.append(f"| base | - | {base['bits_per_byte']['en']:.3f} | {base['bits_per_byte']['zh']:.3f} | "
+                 + " | ".join(acc(base["lm_eval"], t) for t in tasks) + " | - | - |")
+    pruned = results["pruned"]
+    lines.append(f"| pruned | 0 | {bpb(pruned['bits_per_byte']['en'], 'en')} | "
+                 f"{bpb(pruned['bits_per_byte']['zh'], 'zh')} | "
+                 + " | ".join(acc(pruned["lm_eval"], t) for t in tasks) + " | - | - |")
+    for mode, row in modes.items():
+        last = {r["language"]: r for r in row["recovery"] if r["step"] == row["steps"]}
+        ratio = row["seconds_per_1k_tokens"] / ce["seconds_per_1k_tokens"] if ce else None
+        cells = [bpb(last[l]["bits_per_byte"], l) if l in last else "-" for l in ("en", "zh")]
+        lines.append(f"| healed, {mode} | {row['tokens']:,} | {cells[0]} | {cells[1]} | "
+                     + " | ".join(acc(row.get("lm_eval"), t) for t in tasks)
+                     + f" | {row['seconds_per_1k_tokens']:.1f} | "
+                     + (f"{ratio:.2f}" if ratio else "-") + " |")
+    return "\n".join(lines)
+
+
+def figure(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, lang in zip(axes, ("en", "zh")):
+        for mode, row in results["modes"].items():
+            points = [(r["tokens_seen"], r["bits_per_byte"]) for r in row["recovery"]
+                      if r["language"] == lang]
+            if len(points) > 1:
+                ax.plot(*zip(*points), marker="o", label=f"healed, {mode}")
+        ax.axhline(results["base"]["bits_per_byte"][lang], color="black", ls="--", label="base")
+        ax.axhline(results["pruned"]["bits_per_byte"][lang], color="grey", ls=":", label="pruned")
+        ax.set(title=f"SmolLM2-135M, held-out {lang}", xlabel="training tokens",
+               ylabel="bits per byte")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--token-budget", type=int, default=200_000)
+    parser.add_argument("--heldout-tokens", type=int, default=8192)
+    parser.add_argument("--modes", default="cached,ce,online")
+    parser.add_argument("--online-steps", type=int, default=0)
+    parser.add_argument("--tasks", default="arc_easy:0:300,piqa:0:300,hellaswag:0:300")
+    parser.add_argument("--benchmarks", type=Path, default=REPO.parent / "shared/real-data/benchmarks")
+    args = parser.parse_args()
+    from secateurs.__main__ import _task
+
+    args.tasks = [_task(t) for t in args.tasks.split(",") if t]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    work = args.workdir.resolve()
+    ensure_inputs(work)
+    out_json = work / "bench" / "heal_recovery.json"
+    results = json.loads(out_json.read_text()) if out_json.exists() else {"modes": {}}
+    from secateurs.io import read_json, write_json
+
+    meta = read_json(work / "results/data/packed/meta.json")
+    settings = heal_settings("ce", args)
+    per_row = meta["seq_len"]
+    rows = math.ceil(args.token_budget / per_row / settings["batch_size"]) * settings["batch_size"]
+    packed = packed_subset(work / "results/data/packed", work / "bench" / "packed", rows)
+    heldout = {p.stem.removeprefix("heldout_"): str(p)
+               for p in sorted((work / "results/data/mix").glob("heldout_*.parquet"))}
+    results.update(token_budget=args.token_budget, rows=rows, seq_len=per_row,
+                   plan=read_json(work / "results/prune/plan.json").get("remove"))
+    for model in ("base", "pruned"):  # the curve's reference levels, on the same slices
+        if model not in results:
+            results[model] = {"bits_per_byte": base_bits_per_byte(
+                work / f"results/models/{model}", heldout, settings["recovery"], per_row), "lm_eval": {}}
+            write_json(results, out_json)
+    for mode in args.modes.split(","):  # the recovery curves first: they are what is compared
+        if mode not in results["modes"]:
+            run_mode(mode, args, work, packed, heldout, results)
+            write_json(results, out_json)
+            print(table(results), flush=True)
+    wanted = {t["name"] for t in args.tasks}
+    models = {"base": work / "results/models/base", "pruned": work / "results/models/pruned",
+              **{mode: work / "bench" / mode / "healed" for mode in results["modes"]
+                 if not (mode == "online" and args.online_steps)}}
+    for name, model_dir in models.items():
+        row = results[name] if name in ("base", "pruned") else results["modes"][name]
+        if set(row.get("lm_eval", {})) != wanted:
+            row["lm_eval"] = lm_eval(model_dir, args.tasks, args.benchmarks)
+            write_json(results, out_json)
+    figure(results, REPO / "bench" / "heal_recovery.png")
+    print(table(results))
+    print(f"cache: {json.dumps(results.get('cache'))}")
+
+
+if __name__ == "__main__":
+    main()
