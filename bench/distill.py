@@ -76,7 +76,8 @@ def main() -> None:
     for setting in args.settings:
         alpha, temperature = (float(v) for v in setting.split(":"))
         runs[f"distill a={alpha:g} T={temperature:g}"] = {
-            **base_cfg, "distill": {"enabled": True, "alpha": alpha, "temperature": temperature}}
+            **base_cfg, "distill": {"enabled": True, "mode": "online", "top_k": None,
+                                    "alpha": alpha, "temperature": temperature}}
     table: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

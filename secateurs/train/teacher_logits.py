@@ -175,9 +175,10 @@ def _teacher_top_k(teacher, dataset, first: int, last: int, k: int, batch_size: 
         logits = teacher(input_ids=torch.tensor(batch["input_ids"], device=device),
                          position_ids=torch.tensor(batch["position_ids"], device=device),
                          use_cache=False).logits
-        i, v = teacher_top_k(logits, k)
-        values.append(v.to(torch.float16).cpu())
-        ids.append(i.cpu())
+        for row in logits:  # one row at a time: float32 log-softmax of [seq_len, vocab]
+            i, v = teacher_top_k(row, k)
+            values.append(v.to(torch.float16).cpu()[None])
+            ids.append(i.cpu()[None])
     return torch.cat(values), torch.cat(ids)
 
 

@@ -65,9 +65,15 @@ CASES = {
         {"heal": {"learning_rate": 5.0e-4}},
         {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
     ),
-    # distillation reads the base as teacher, but the base itself is not remade
+    # distillation caches the base's top-k once (teacher_logits), but the base itself is not
+    # remade
     "distillation switch": (
         {"heal": {"distill": {"enabled": True}}},
+        {"teacher_logits": 1, "heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
+    ),
+    # in-process distillation runs the teacher beside the student: no cache to build
+    "online distillation switch": (
+        {"heal": {"distill": {"enabled": True, "mode": "online"}}},
         {"heal": 1, "chat_sft": 1, "evaluate": 2, "report": 1, "all": 1},
     ),
     # checkpoint and logging cadence do not change a trained model: nothing reruns

@@ -105,20 +105,26 @@ def test_distill_without_teacher_is_refused(tiny_llama_dir, tiny_tokenizer_dir, 
 
 @pytest.mark.slow
 def test_demo_workflow_heals_with_distillation_from_its_base(demo_run, tmp_path):
-    """The config switch in the workflow: heal reads the unpruned base as its teacher and
-    the healed model still beats the pruned one (bench/distill.py measures by how much)."""
+    """The config switch in the workflow: rule teacher_logits caches the unpruned base's
+    top-k once, heal reads it (never loading the teacher), and the healed model still beats
+    the pruned one (bench/distill.py measures by how much). A rerun with another alpha
+    reuses the cache."""
     import json
 
     from workflow import QUICK, copy_run, snakemake
 
     work = copy_run(demo_run, tmp_path / "work")
     switch = tmp_path / "distill.yaml"
-    switch.write_text("heal:\n  distill: {enabled: true, alpha: 0.2, temperature: 1.0}\n")
+    switch.write_text("heal:\n  distill: {enabled: true, alpha: 0.2, temperature: 1.0, top_k: 32}\n")
     snakemake(work, "--", "results/eval/healed.json", configfiles=(QUICK, switch))
     log = (work / "logs" / "heal" / "heal.log").read_text()
-    assert "distilling from teacher results/models/base (alpha 0.2, temperature 1.0)" in log
-    (summary,) = (work / "results" / "checkpoints" / "heal").glob("*/summary.json")
-    assert json.loads(summary.read_text())["distill"] is True
+    assert "distilling from the cached teacher top-32 in results/data/teacher_logits" in log
+    summary = json.loads((work / "results" / "train_logs" / "heal.json").read_text())
+    assert summary["distill_mode"] == "cached" and summary["teacher_cache"]["top_k"] == 32
     healed = json.loads((work / "results" / "eval" / "healed.json").read_text())["perplexity"]
     pruned = json.loads((work / "results" / "eval" / "pruned.json").read_text())["perplexity"]
     assert all(healed[lang] < pruned[lang] for lang in ("en", "zh")), (healed, pruned)
+    cache_made = (work / "results" / "data" / "teacher_logits" / "meta.json").stat().st_mtime
+    switch.write_text("heal:\n  distill: {enabled: true, alpha: 0.5, temperature: 1.0, top_k: 32}\n")
+    snakemake(work, "--", "results/eval/healed.json", configfiles=(QUICK, switch))
+    assert (work / "results" / "data" / "teacher_logits" / "meta.json").stat().st_mtime == cache_made
