@@ -466,6 +466,12 @@ def check_stages(config: dict) -> list[str]:
                         "distillation teaches the pruned student from the unpruned base, and "
                         "without pruning they are the same model. Fix: set heal.distill.enabled: "
                         "false, or enable pruning.")
+    distill = config["heal"]["distill"]
+    if distill["enabled"] and distill["mode"] == "cached" and distill["top_k"] is None:
+        problems.append("config key `heal.distill.top_k` is null with `heal.distill.mode: cached`: "
+                        "a teacher cache keeps the top k entries per position, not the whole "
+                        "vocabulary. Fix: set heal.distill.top_k (64 is typical), or "
+                        "heal.distill.mode: online for the whole-vocabulary KL.")
     return problems
 
 

@@ -13,7 +13,7 @@ from secateurs.cli import section_settings
 from workflow import REPO
 
 WORKFLOW_STAGES = {"extract", "convert", "text", "mix", "tokenize", "score", "plan", "slice",
-                   "heal", "chat-data", "chat", "evaluate", "report"}
+                   "teacher-logits", "heal", "chat-data", "chat", "evaluate", "report"}
 
 
 def test_help_lists_every_stage():
@@ -33,7 +33,8 @@ def test_options_default_to_the_schema(stage):
                          "--log-csv", "l"],
                 "chat": ["--model", "m", "--data", "d", "--out", "o", "--checkpoint-dir", "c",
                          "--log-csv", "l"],
-                "mix": ["--text", "a=x.parquet:en:1"]}.get(stage.name, [])
+                "mix": ["--text", "a=x.parquet:en:1"],
+                "teacher-logits": ["--work-dir", "w"]}.get(stage.name, [])
     paths = ["x"] * len(stage.paths)
     args = parser.parse_args([stage.name, *paths, *required])
     assert section_settings(args, stage.section) == settings.complete(stage.section, {})

@@ -76,3 +76,12 @@ def test_dry_run_plans_only_the_stages_that_run(tmp_path, skipped, absent, evalu
     jobs = planned_jobs(snakemake(tmp_path / "work", "--dry-run", configfiles=(layered,)).stdout)
     assert not absent & set(jobs)
     assert jobs["evaluate"] == evaluations and jobs["report"] == 1
+
+
+def test_a_cache_of_the_whole_vocabulary_is_refused(demo_config):
+    """Cached distillation keeps a top-k; `top_k: null` only works online (issue 20)."""
+    demo_config["heal"]["distill"] = {"enabled": True, "mode": "cached", "top_k": None}
+    with pytest.raises(ConfigError, match="heal.distill.top_k.*mode: online"):
+        validate_config(demo_config, SCHEMA, basedir=REPO)
+    demo_config["heal"]["distill"]["mode"] = "online"
+    validate_config(demo_config, SCHEMA, basedir=REPO)
