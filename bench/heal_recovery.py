@@ -241,15 +241,16 @@ def main() -> None:
             run_mode(mode, args, work, packed, heldout, results)
             write_json(results, out_json)
             print(table(results), flush=True)
-    wanted = {t["name"] for t in args.tasks}
     models = {"base": work / "results/models/base", "pruned": work / "results/models/pruned",
               **{mode: work / "bench" / mode / "healed" for mode in results["modes"]
                  if not (mode == "online" and args.online_steps)}}
     for name, model_dir in models.items():
         row = results[name] if name in ("base", "pruned") else results["modes"][name]
-        if set(row.get("lm_eval", {})) != wanted:
-            row["lm_eval"] = lm_eval(model_dir, args.tasks, args.benchmarks)
+        missing = [t for t in args.tasks if t["name"] not in row.get("lm_eval", {})]
+        if missing:  # tasks already scored are kept: a later call can add hellaswag
+            row["lm_eval"] = {**row.get("lm_eval", {}), **lm_eval(model_dir, missing, args.benchmarks)}
             write_json(results, out_json)
+            print(table(results), flush=True)
     figure(results, REPO / "bench" / "heal_recovery.png")
     print(table(results))
     print(f"cache: {json.dumps(results.get('cache'))}")

@@ -567,6 +567,12 @@ def lineage_lines(rows: Sequence[dict], title: str, plan: dict | None,
             how += f", {done['steps']:.0f} steps, {human_count(done.get('tokens_seen'))} tokens"
             if done.get("train_loss") is not None:
                 how += f", loss {done['train_loss']:.3f}"
+            cache = done.get("teacher_cache")
+            if cache:
+                how += (f", distilled from the cached top-{cache['top_k']} "
+                        f"({cache['bytes'] / 1e6:,.1f} MB, built in {cache['seconds']:,.0f} s)")
+            elif done.get("distill_mode") == "online":
+                how += ", distilled from the unpruned model online"
         chosen = (settings or {}).get("heal" if name == "healed" else name)
         if chosen:
             how += " (" + ", ".join(f"{k} {v}" for k, v in chosen.items()) + ")"

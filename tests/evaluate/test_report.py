@@ -237,3 +237,5 @@ def test_teacher_cache_size_and_build_time_are_reported(run, tmp_path):
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert ("cached top-64 of the unpruned model (results/data/teacher_logits): 31.0 MB, "
             "256 B per training token, built once in 812 s; the top 64 hold 93.1%") in md
+    rst = (out / "report.rst").read_text(encoding="utf-8")
+    assert "distilled from the cached top-64 (31.0 MB, built in 812 s)" in rst
