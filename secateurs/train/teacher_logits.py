@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 FORMAT = "secateurs-teacher-logits-1"
 META = "meta.json"
 IDENTITY = "identity.json"
+PROGRESS = "progress.json"  # in the work folder: per-shard top-k mass, build seconds so far
 UINT16_VOCAB = 1 << 16
 
 
@@ -130,18 +131,23 @@ def build_teacher_cache(teacher_dir, packed_dir, out_dir, *, work_dir, top_k: in
                  shards - len(todo), shards)
     teacher = _load_teacher(teacher_dir, device) if todo else None
     vocab = int(read_json(Path(teacher_dir) / "config.json")["vocab_size"])
-    mass = _previous_mass(work)
+    progress = read_json(work / PROGRESS) if (work / PROGRESS).exists() else {"mass": {}, "seconds": 0.0}
     for index in todo:
         first, last = index * rows_per_shard, min(rows, (index + 1) * rows_per_shard)
         logprobs, ids = _teacher_top_k(teacher, dataset, first, last, top_k, batch_size)
-        mass[str(index)] = float(logprobs.float().exp().sum(-1).mean())
         _write_shard(work / shard_name(index), ids, logprobs, vocab)
-        write_json(mass, work / "mass.json")
+        # the build's whole time and the top-k's share of the teacher's probability, kept
+        # across a resume
+        progress["mass"][str(index)] = float(logprobs.float().exp().sum(-1).mean())
+        progress["seconds"] += time.perf_counter() - started
+        started = time.perf_counter()
+        write_json(progress, work / PROGRESS)
         if on_shard:
             on_shard(shards - len(todo) + todo.index(index) + 1, shards)
     meta = _meta(identity, work, rows=rows, seq_len=seq_len, shards=shards,
-                 rows_per_shard=rows_per_shard, vocab=vocab, mass=mass,
-                 seconds=time.perf_counter() - started, resumed=len(todo) < shards)
+                 rows_per_shard=rows_per_shard, vocab=vocab, mass=progress["mass"],
+                 seconds=progress["seconds"] + time.perf_counter() - started,
+                 resumed=len(todo) < shards)
     write_json(meta, work / META)
     with atomic_output(out_dir, directory=True) as tmp:
         for item in work.iterdir():
@@ -189,10 +195,6 @@ def _write_shard(path: Path, ids: torch.Tensor, logprobs: torch.Tensor, vocab: i
     with atomic_output(path) as tmp:
         save_file({"ids": ids.to(id_dtype).contiguous(), "logprobs": logprobs.contiguous()},
                   str(tmp))
-
-
-def _previous_mass(work: Path) -> dict:
-    return read_json(work / "mass.json") if (work / "mass.json").exists() else {}
 
 
 def _meta(identity, work: Path, *, rows, seq_len, shards, rows_per_shard, vocab, mass,
