@@ -273,8 +273,10 @@ def print_summary():
 
 
 def evaluate_settings():
-    """The evaluate section with benchmarks_dir resolved against the workflow directory."""
+    """The evaluate section with benchmarks_dir resolved against the workflow directory and
+    chat prompts asked in the chat stage's format unless evaluate names one."""
     settings = dict(config["evaluate"])
+    settings["prompt_format"] = settings["prompt_format"] or config["chat"]["prompt_format"]
     if settings["benchmarks_dir"]:
         settings["benchmarks_dir"] = local_path(settings["benchmarks_dir"])
     return settings
