@@ -8,7 +8,8 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
+from secateurs.config import ConfigError, check_machine, coerce_overrides, input_model, looks_local
+from secateurs.config import resolve
 from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
 from secateurs.data import sources as data_sources
 from secateurs.rule_params import tracked, tracked_per
