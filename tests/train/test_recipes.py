@@ -149,10 +149,11 @@ def aezakmi_data(tmp_path):
                                {"from": "human", "value": f"Tell me about the number {i}."},
                                {"from": "gpt", "value": f"The number {i} comes after {i - 1}."}]}
             for i in range(1, 11)]
-    path = tmp_path / "aezakmi.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     chat = recipe("aezakmi-qlora.yaml")["chat"]
-    sources = [{**chat["data"][0], "path": str(path)}]
+    clone = tmp_path / "AEZAKMI_v2"  # laid out like the hub repository: the recipe names its file
+    clone.mkdir()
+    (clone / chat["data"][0]["data_files"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sources = [{**chat["data"][0], "path": str(clone)}]
     prepare_chat_data(sources, tmp_path / "train.jsonl", tmp_path / "stats.json")
     return chat, tmp_path / "train.jsonl"
 
