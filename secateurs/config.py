@@ -19,6 +19,7 @@ import yaml
 from secateurs import settings
 from secateurs.benchmark_sources import DOCUMENTED, missing_files, source_files
 from secateurs.cluster import configured
+from secateurs.data.chat import hub_option_problems
 
 
 class ConfigError(ValueError):
@@ -100,6 +101,8 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     problems += _check_training_gpus(config)
     problems += _check_tasks(config, basedir)
     problems += check_stages(config)
+    problems += hub_option_problems(config["chat"].get("data", []),  # none when chat is off
+                                    lambda path: resolve(path, basedir).is_file())
     return problems
 
 

@@ -147,6 +147,21 @@ def _records(path: str, hub: dict) -> Iterator[dict]:
     yield from load_dataset(path, **given)
 
 
+def hub_option_problems(sources: list, is_file) -> list[str]:
+    """The chat.data entries that name hub options (config, data_files, a split other than
+    train) for a single local file, where they would be ignored; found by the config check
+    before any job (`is_file(path)` says whether a path is an existing local file)."""
+    problems = []
+    for i, source in enumerate(sources):
+        named = [k for k in ("config", "data_files") if source.get(k) is not None]
+        named += ["split"] if source.get("split") not in (None, "train") else []
+        if named and is_file(str(source["path"])):
+            problems.append(f"config key `chat.data[{i}]`: {', '.join(named)} apply to hub datasets "
+                            f"(or a local clone of one, a directory), but {source['path']} is one "
+                            "file. Fix: remove them, or point path at the file you mean.")
+    return problems
+
+
 def _refuse_hub_options(path: str, hub: dict) -> None:
     """`config` and `data_files` choose among a dataset repository's sets; on one file they
     would be ignored silently, so they are refused (a local file has one split, too)."""
