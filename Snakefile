@@ -35,5 +35,12 @@ rule all:
         all_outputs(),
 
 
+# Settings only a CUDA machine can run (QLoRA, 8-bit AdamW, flash attention) stop the run
+# here, before any job or download (secateurs.config.check_machine); a dry run starts no
+# job, skips this and plans every recipe on any machine.
+onstart:
+    check_machine(config, local=workflow.local_exec)
+
+
 onsuccess:
     print_summary()

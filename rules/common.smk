@@ -8,7 +8,8 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.cluster
-from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
+from secateurs.config import ConfigError, check_machine, coerce_overrides, input_model, looks_local
+from secateurs.config import resolve
 from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
 from secateurs.data import sources as data_sources
 from secateurs.rule_params import tracked, tracked_per
@@ -288,8 +289,10 @@ def print_summary():
 
 
 def evaluate_settings():
-    """The evaluate section with benchmarks_dir resolved against the workflow directory."""
+    """The evaluate section with benchmarks_dir resolved against the workflow directory and
+    chat prompts asked in the chat stage's format unless evaluate names one."""
     settings = dict(config["evaluate"])
+    settings["prompt_format"] = settings["prompt_format"] or config["chat"]["prompt_format"]
     if settings["benchmarks_dir"]:
         settings["benchmarks_dir"] = local_path(settings["benchmarks_dir"])
     return settings

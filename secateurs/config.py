@@ -19,6 +19,7 @@ import yaml
 from secateurs import settings
 from secateurs.benchmark_sources import DOCUMENTED, missing_files, source_files
 from secateurs.cluster import configured
+from secateurs.data.chat import hub_option_problems
 
 
 class ConfigError(ValueError):
@@ -100,8 +101,21 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
     problems += _check_training_gpus(config)
     problems += _check_tasks(config, basedir)
     problems += check_stages(config)
-    problems += _check_gpu_only_settings(config)
+    problems += hub_option_problems(config["chat"].get("data", []),  # none when chat is off
+                                    lambda path: resolve(path, basedir).is_file())
     return problems
+
+
+def check_machine(config: dict, *, local: bool) -> None:
+    """Checks of the machine the jobs run on, made when a run starts (the Snakefile's
+    `onstart`: before any job or download, skipped by dry runs, which run nothing):
+    CUDA-only training settings (secateurs.train.hardware). `config` is the completed
+    workflow config; `local` whether Snakemake runs the jobs here."""
+    from secateurs.train.hardware import gpu_only_problems
+
+    problems = gpu_only_problems(config, local=local)
+    if problems:
+        raise ConfigError("configuration cannot run here:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def _check_tasks(config: dict, basedir: Path) -> list[str]:
@@ -473,37 +487,3 @@ def check_stages(config: dict) -> list[str]:
                         "vocabulary. Fix: set heal.distill.top_k (64 is typical), or "
                         "heal.distill.mode: online for the whole-vocabulary KL.")
     return problems
-
-
-GPU_ONLY_OPTIMIZERS = {"adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit"}
-
-
-def _check_gpu_only_settings(config: dict) -> list[str]:
-    """QLoRA and bitsandbytes' optimizers run on CUDA only: refuse them before any job when
-    their rule would run here (no `resources.<rule>.gpu`) and this machine has no GPU.
-
-    A rule given GPUs runs on a cluster node, whose GPUs cannot be seen from here; the
-    training stage checks again there (secateurs.train.stage.check_method/check_optimizer).
-    """
-    problems = []
-    for rule, section in TRAINING_RULES.items():
-        if not stage_enabled(config, section):
-            continue
-        section_settings = config[section]
-        needs = [f"{section}.method: qlora"] if section_settings["method"] == "qlora" else []
-        if section_settings["optimizer"] in GPU_ONLY_OPTIMIZERS:
-            needs.append(f"{section}.optimizer: {section_settings['optimizer']}")
-        if needs and not configured(config, rule).get("gpu") and not _cuda_available():
-            problems.append(
-                f"config key{'s' if len(needs) > 1 else ''} `{'`, `'.join(needs)}` "
-                f"need{'' if len(needs) > 1 else 's'} a CUDA "
-                f"GPU (bitsandbytes), and rule {rule} would run on this machine, which has none. "
-                f"Fix: run on a GPU machine, give the rule GPUs (resources.{rule}.gpu: 1, on "
-                "a cluster), or use method: lora and optimizer: adamw_torch here.")
-    return problems
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

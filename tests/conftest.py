@@ -46,6 +46,33 @@ def tiny_llama_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def llama2_style_dir(tmp_path_factory) -> Path:
+    """A random tiny Llama whose tokenizer behaves like Llama 2's: it puts `<s>` in front of
+    every text it encodes (a TemplateProcessing post-processor, as Llama 2's tokenizer.json
+    has), ends documents with `</s>` and has no chat template (meta-llama/Llama-2-7b-hf)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from secateurs.demo.model import init_llama
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(SAMPLE_TEXTS * 40, trainer=trainers.BpeTrainer(
+        vocab_size=512, special_tokens=["<unk>", "<s>", "</s>"], min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    bpe.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bpe.token_to_id("<s>"))])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
+                                        unk_token="<unk>")
+    root = tmp_path_factory.mktemp("llama2style")
+    tokenizer.save_pretrained(root / "tokenizer")
+    init_llama(root / "tokenizer", root / "model", hidden_size=64, num_hidden_layers=2,
+               num_attention_heads=4, intermediate_size=128)
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
 def real_data() -> Path:
     """../shared/real-data, or skip: a user's clone has no ../shared beside it."""
     if not REAL_DATA.is_dir():

@@ -202,3 +202,14 @@ def write_gguf(path, *, block_count: int) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def test_hub_options_on_a_local_chat_file_are_refused_before_any_job(demo_config):
+    """`data_files` (or config, or a split other than train) on one local file would be
+    ignored: the check names the entry and the fix (issue 21)."""
+    demo_config["chat"]["data"][0]["data_files"] = "other.jsonl"
+    with pytest.raises(ConfigError, match=r"`chat\.data\[0\]`: data_files apply to hub datasets.*Fix"):
+        validate_config(demo_config, SCHEMA, basedir=REPO)
+    demo_config["chat"]["data"][0].pop("data_files")
+    demo_config["chat"]["data"][0]["split"] = "train"  # the default: nothing to ignore
+    validate_config(demo_config, SCHEMA, basedir=REPO)

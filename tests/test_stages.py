@@ -58,11 +58,18 @@ def test_distillation_without_pruning_is_refused(demo_config):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_bitsandbytes_settings_refused_before_any_job_without_gpu(demo_config):
+    """Refused when the run starts (the Snakefile's onstart; parsing, which dry runs do too,
+    accepts them), locally whatever resources.chat_sft.gpu says (issue 21); on a cluster a
+    rule given GPUs is accepted (secateurs.train.hardware)."""
+    from secateurs.config import check_machine
+    from secateurs.settings import complete_config
+
     demo_config["chat"].update(method="qlora", optimizer="adamw_bnb_8bit")
-    with pytest.raises(ConfigError, match=r"chat.method: qlora`, `chat.optimizer: adamw_bnb_8bit`.*CUDA"):
-        validate_config(demo_config, SCHEMA, basedir=REPO)
-    demo_config["resources"] = {"chat_sft": {"gpu": 1}}  # runs on a cluster GPU node: accepted
     validate_config(demo_config, SCHEMA, basedir=REPO)
+    demo_config["resources"] = {"chat_sft": {"gpu": 1}}
+    with pytest.raises(ConfigError, match=r"chat.method: qlora`, `chat.optimizer: adamw_bnb_8bit`.*CUDA"):
+        check_machine(complete_config(demo_config), local=True)
+    check_machine(complete_config(demo_config), local=False)  # a cluster GPU node: accepted
 
 
 @pytest.mark.parametrize("skipped, absent, evaluations", [

@@ -96,23 +96,34 @@ MAX_LISTED = 50   # malformed rows listed by location in the stats, per source
 # ----------------------------------------------------------------------------- reading
 
 
-def read_records(path: str, *, split: str = "train") -> Iterator[dict]:
-    """Rows of a local .jsonl/.jsonl.gz/.json/.parquet file, or of a hub dataset by name.
+def read_records(path: str, *, split: str = "train", config: str | None = None,
+                 data_files: str | list | None = None) -> Iterator[dict]:
+    """Rows of a local .jsonl/.jsonl.gz/.json/.parquet file, or of a hub dataset by name or
+    a local clone of one (its `config`, `split` and, for a repository holding several sets,
+    `data_files`).
 
     A file that cannot be decoded (corrupt gzip, not UTF-8, truncated) raises
     ChatSourceError naming it: the codecs' own messages do not say which file they read.
     """
+    hub = {"split": split, "name": config, "data_files": data_files}
     try:
-        yield from _records(path, split)
+        yield from _records(path, hub)
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise ChatSourceError(f"chat source {path}: cannot be read ({type(err).__name__}: {err}). "
                               "Fix: check that the file is complete and, if it ends in .gz, "
                               "gzip-compressed UTF-8.") from err
 
 
-def _records(path: str, split: str) -> Iterator[dict]:
+def _records(path: str, hub: dict) -> Iterator[dict]:
     local = Path(path)
+    if local.is_dir():  # a dataset repository cloned from the hub: read as the hub would
+        given = {k: v for k, v in hub.items() if v is not None}
+        from datasets import load_dataset
+
+        yield from load_dataset(str(local), **given)
+        return
     if local.exists():
+        _refuse_hub_options(path, hub)
         name = local.name
         if name.endswith((".jsonl", ".jsonl.gz")):
             yield from _read_jsonl(local)
@@ -131,8 +142,37 @@ def _records(path: str, split: str) -> Iterator[dict]:
                               "(owner/name like Open-Orca/SlimOrca)")
     from datasets import load_dataset  # hub dataset, e.g. Open-Orca/SlimOrca
 
-    log.info("loading hub dataset %s (split %s)", path, split)
-    yield from load_dataset(path, split=split)
+    given = {k: v for k, v in hub.items() if v is not None}
+    log.info("loading hub dataset %s (%s)", path, ", ".join(f"{k} {v}" for k, v in given.items()))
+    yield from load_dataset(path, **given)
+
+
+def hub_option_problems(sources: list, is_file) -> list[str]:
+    """The chat.data entries that name hub options (config, data_files, a split other than
+    train) for a single local file, where they would be ignored; found by the config check
+    before any job (`is_file(path)` says whether a path is an existing local file)."""
+    problems = []
+    for i, source in enumerate(sources):
+        named = [k for k in ("config", "data_files") if source.get(k) is not None]
+        named += ["split"] if source.get("split") not in (None, "train") else []
+        if named and is_file(str(source["path"])):
+            problems.append(f"config key `chat.data[{i}]`: {', '.join(named)} apply to hub datasets "
+                            f"(or a local clone of one, a directory), but {source['path']} is one "
+                            "file. Fix: remove them, or point path at the file you mean.")
+    return problems
+
+
+def _refuse_hub_options(path: str, hub: dict) -> None:
+    """`config` and `data_files` choose among a dataset repository's sets; on one file they
+    would be ignored silently, so they are refused (a local file has one split, too)."""
+    named = [k for k in ("name", "data_files") if hub[k] is not None]
+    if hub["split"] != "train":
+        named.append("split")
+    if named:
+        keys = ", ".join("config" if k == "name" else k for k in named)
+        raise ChatSourceError(f"chat source {path}: {keys} apply to hub datasets only, and this "
+                              "is a local file. Fix: remove them from its chat.data entry, or "
+                              "point path at the file you mean.")
 
 
 def _open_text(path: Path):
@@ -463,7 +503,8 @@ def prepare_chat_data(sources: list, out_jsonl, stats_json, *, max_examples=None
                       cleaning: dict | Cleaning | None = None) -> dict:
     """Read every source, keep valid conversations, shuffle, split off `heldout`, write JSONL.
 
-    sources: [{"path": file or hub name, "format": sharegpt|alpaca|messages|auto, "split": "train"}].
+    sources: [{"path": file or hub name, "format": sharegpt|alpaca|messages|auto, and for a hub
+    dataset "config", "split" (train), "data_files"}].
     heldout conversations go to `heldout_jsonl` (default: `<out_jsonl stem>.heldout.jsonl`).
     Exact duplicate conversations are dropped (`duplicate`). `cleaning` is the
     `chat.cleaning` section (None: strict, nothing trimmed or removed). Returns the stats
@@ -511,7 +552,8 @@ def _read_source(source: dict, kept: list, seen: set, length_of, max_length,
         raise ChatSourceError(f"chat source {source['path']}: format={fmt!r}, use one of {sorted(FORMATS)}")
     roles = source_roles(source)
     read, dropped, cleaned, malformed = 0, Counter(), Counter(), []
-    for record in read_records(str(source["path"]), split=source.get("split", "train")):
+    for record in read_records(str(source["path"]), split=source.get("split") or "train",
+                               config=source.get("config"), data_files=source.get("data_files")):
         read += 1
         notes: Counter = Counter()
         try:

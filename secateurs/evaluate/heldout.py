@@ -27,8 +27,9 @@ goes through the same code with the same settings, so the numbers compare:
 lm-evaluation-harness tasks (`evaluate.tasks`) run on the same loaded model
 (secateurs.evaluate.lmeval) and land in the same JSON under `benchmarks`.
 
-Samples are greedy (deterministic) continuations of plain prompts and, for a tokenizer
-with a chat template, answers to chat prompts that stop at the end-of-turn token.
+Samples are continuations of plain prompts and answers to chat prompts in the run's chat
+format (chat.prompt_format), stopping at its end-of-turn token; greedy by default, sampled
+with a seed when `evaluate.temperature` is above 0 (a model card's recommended settings).
 """
 
 from __future__ import annotations
@@ -235,32 +236,59 @@ def eos_ids(model, tokenizer) -> list[int]:
     return list(dict.fromkeys(stops))
 
 
-def chat_stop_ids(model, tokenizer) -> list[int]:
-    """Token ids that end a chat answer: the EOS ids plus `<|im_end|>`.
+def chat_stop_ids(model, tokenizer, prompt_format: str = "chatml") -> list[int]:
+    """Token ids that end a chat answer: the EOS ids plus the format's end-of-turn token.
 
-    A base or healed model's generation config names only `<|endoftext|>`; ChatML closes
-    a turn with `<|im_end|>` (secateurs.train.chatml), so it is added when the template uses it.
+    A base or healed model's generation config names only its EOS; the chat format closes
+    a turn with its own token (`<|im_end|>`, YaYi's `<|End|>`: secateurs.train.templates),
+    added when the tokenizer has it.
     """
-    from secateurs.train.chatml import IM_END
+    from secateurs.train.templates import prompt_format as format_of
 
     stops = eos_ids(model, tokenizer)
-    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
-    im_end = tokenizer.convert_tokens_to_ids(IM_END)
-    if IM_END in template and im_end is not None and im_end != tokenizer.unk_token_id:
-        stops.append(im_end)
+    end = format_of(prompt_format).end_of_turn
+    if end is not None and end in tokenizer.get_vocab():
+        stops.append(tokenizer.convert_tokens_to_ids(end))
     return list(dict.fromkeys(stops))
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How sample answers are generated (the `evaluate` settings of the same names).
+
+    temperature 0 is greedy decoding; above 0 samples with that temperature (and `top_p`),
+    seeded per prompt so reruns give the same answers. `repetition_penalty` 1.0 is off
+    (CTRL's penalty, as transformers applies it). AEZAKMI's card recommends temperature 1.2
+    and repetition penalty 1.05, YaYi's README temperature 0.3 and repetition penalty 1.1.
+    """
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def kwargs(self) -> dict:
+        sampled = self.temperature > 0
+        return {"do_sample": sampled, "num_beams": 1,
+                "temperature": self.temperature if sampled else None,
+                "top_p": self.top_p if sampled else None, "top_k": None,
+                "repetition_penalty": self.repetition_penalty}
+
+    def describe(self) -> str:
+        return "greedy" if self.temperature <= 0 else \
+            f"sampled (temperature {self.temperature}, top_p {self.top_p}, seed {self.seed})"
+
+
 @torch.no_grad()
-def _greedy(model, tokenizer, input_ids: list[int], max_new_tokens: int,
-            stops: list[int]) -> str:
+def _generate(model, tokenizer, input_ids: list[int], max_new_tokens: int,
+              stops: list[int], decoding: Decoding = Decoding()) -> dict:
     device = next(model.parameters()).device
     ids = torch.tensor([input_ids], dtype=torch.long, device=device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stops or [0])[0]
+    torch.manual_seed(decoding.seed)  # each prompt's sample independent of the ones before
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                         max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                         eos_token_id=stops or None, pad_token_id=pad,
-                         temperature=None, top_p=None, top_k=None)
+                         max_new_tokens=max_new_tokens, eos_token_id=stops or None,
+                         pad_token_id=pad, **decoding.kwargs())
     new = out[0, ids.shape[1]:].tolist()
     stopped = "end" if new and new[-1] in stops else "length" if new else "end"
     return {"completion": decode_completion(tokenizer, input_ids, new, whole=stopped == "end"),
@@ -288,11 +316,16 @@ def decode_completion(tokenizer, prompt_ids: Sequence[int], new_ids: Sequence[in
 
 
 def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
-                     chat_prompts: Sequence[str] = (), *, max_new_tokens: int = 48) -> list[dict]:
-    """Greedy completions: plain prompts framed like held-out documents, then chat prompts.
+                     chat_prompts: Sequence[str] = (), *, max_new_tokens: int = 48,
+                     prompt_format: str = "chatml", system_prompt: str | None = None,
+                     decoding: Decoding = Decoding()) -> list[dict]:
+    """Completions of plain prompts framed like held-out documents, then answers to chat
+    prompts in the run's chat format (`prompt_format`, with `system_prompt` as the system
+    turn when given), for every model alike.
 
     Prompts run one at a time, so no left padding can shift a short prompt's positions.
-    Chat prompts are skipped (with a warning) when the tokenizer has no chat template.
+    Chat prompts are skipped (with a warning) when the format has no template here (format
+    `base` on a tokenizer without one).
     """
     samples = []
     start, _ = frame_tokens(tokenizer)
@@ -300,33 +333,41 @@ def generate_samples(model, tokenizer, prompts: Sequence[str] = (),
     for prompt in prompts:
         ids = [start, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
         samples.append({"prompt": prompt, "chat": False,
-                        **_greedy(model, tokenizer, ids, max_new_tokens, plain_stops)})
-    if chat_prompts and not tokenizer.chat_template:
-        log.warning("tokenizer %s has no chat template; skipping %d chat prompts",
-                    tokenizer.name_or_path, len(chat_prompts))
+                        **_generate(model, tokenizer, ids, max_new_tokens, plain_stops, decoding)})
+    if not chat_prompts:
         return samples
-    stops = chat_stop_ids(model, tokenizer)
+    from secateurs.train.templates import chat_template_for
+
+    template = chat_template_for(tokenizer, prompt_format)
+    if template is None:
+        log.warning("tokenizer %s has no chat template for prompt format %s; skipping %d chat "
+                    "prompts", tokenizer.name_or_path, prompt_format, len(chat_prompts))
+        return samples
+    stops = chat_stop_ids(model, tokenizer, prompt_format)
     for prompt in chat_prompts:
-        ids = chat_prompt_ids(tokenizer, prompt)
+        ids = chat_prompt_ids(tokenizer, prompt, template=template, system_prompt=system_prompt)
         samples.append({"prompt": prompt, "chat": True,
-                        **_greedy(model, tokenizer, list(ids), max_new_tokens, stops)})
+                        **({"system": system_prompt} if system_prompt else {}),
+                        **_generate(model, tokenizer, ids, max_new_tokens, stops, decoding)})
     return samples
 
 
-def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """A chat prompt framed the same way for every model of a run: with the template the
-    chat stage trains with (the tokenizer's own when it marks assistant text for
-    `assistant_only_loss`, else ChatML, see secateurs.train.sft.ensure_chatml).
+def chat_prompt_ids(tokenizer, prompt: str, *, template: str | None = None,
+                    system_prompt: str | None = None) -> list[int]:
+    """A chat prompt rendered with `template`: the one the chat stage trains with
+    (secateurs.train.templates.chat_template_for), the same for every model of a run.
 
-    Without this a base model whose template adds a default system prompt (SmolLM2) would
-    be asked differently from the chat model made of it, and their answers would not compare.
+    Without this a base model whose template adds a default system prompt (SmolLM2), or
+    that has no template at all (Llama 2 under YaYi's format), would be asked differently
+    from the chat model made of it, and their answers would not compare.
     """
-    from secateurs.train.chatml import CHATML_TEMPLATE
+    from secateurs.train.templates import chat_template_for
 
-    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-    marked = bool(template) and "generation %}" in template
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                        chat_template=template if marked else CHATML_TEMPLATE,
+    messages = [{"role": "user", "content": prompt}]
+    if system_prompt:
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    template = template or chat_template_for(tokenizer, "chatml")
+    ids = tokenizer.apply_chat_template(messages, chat_template=template,
                                         add_generation_prompt=True, tokenize=True,
                                         return_dict=True)["input_ids"]
     return list(ids)
@@ -341,12 +382,19 @@ def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | 
                    device: str = "auto", dtype: str = "float32", allow_pickle: bool = False,
                    trust_remote_code: bool = False, seed: int = 0, tasks: Sequence[dict] = (),
                    benchmarks_dir: str | os.PathLike | None = None,
-                   allow_download: bool = False) -> dict:
+                   allow_download: bool = False, prompt_format: str | None = None,
+                   system_prompt: str | None = None, temperature: float = 0.0,
+                   top_p: float = 1.0, repetition_penalty: float = 1.0) -> dict:
     """Perplexity and bits per byte per language of `heldout` ({lang: parquet}), samples,
     and the lm-eval `tasks` ({name, num_fewshot, limit}); write `out_json`.
 
-    Returns the same dict that is written. Deterministic: seeded, greedy, eval mode.
+    Chat prompts use `prompt_format` (None: chatml, the chat stage's default; the workflow
+    passes chat.prompt_format). Returns the same dict that is written. Deterministic:
+    seeded (also when sampling), eval mode.
     """
+    decoding = Decoding(temperature=float(temperature), top_p=float(top_p),
+                        repetition_penalty=float(repetition_penalty), seed=seed)
+    prompt_format = prompt_format or "chatml"
     torch.manual_seed(seed)
     model, tokenizer = load_model(model_dir, device=device, dtype=dtype,
                                   allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
@@ -367,13 +415,16 @@ def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | 
         log.info("%s: %s perplexity %.3f over %d tokens, %.4f bits per byte", name, lang,
                  scores["perplexity"], scores["tokens"], scores["bits_per_byte"])
     result["samples"] = generate_samples(model, tokenizer, prompts, chat_prompts,
-                                         max_new_tokens=max_new_tokens)
+                                         max_new_tokens=max_new_tokens, prompt_format=prompt_format,
+                                         system_prompt=system_prompt, decoding=decoding)
     # Last: lm-eval's wrapper may give the tokenizer a pad token; nothing above sees that.
     result["benchmarks"] = run_tasks(model, tokenizer, tasks, benchmarks_dir=benchmarks_dir,
                                      allow_download=allow_download, batch_size=batch_size,
                                      seed=seed)
     result["settings"] = _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens,
                                    model, dtype, seed, tokenizer)
+    result["settings"].update(decoding=decoding.describe(), repetition_penalty=repetition_penalty,
+                              prompt_format=prompt_format, system_prompt=system_prompt)
     if tasks:
         result["settings"]["lm_eval"] = lm_eval_version()
         result["settings"]["benchmarks_dir"] = None if benchmarks_dir is None else str(benchmarks_dir)
@@ -391,5 +442,5 @@ def _settings(heldout, seq_len, batch_size, max_docs, max_new_tokens, model, dty
             "device": str(next(model.parameters()).device), "dtype": str(dtype), "seed": seed,
             "start_token": tokenizer.convert_ids_to_tokens(start),
             "end_token": None if end is None else tokenizer.convert_ids_to_tokens(end),
-            "decoding": "greedy", "torch": torch.__version__,
+            "torch": torch.__version__,
             "transformers": transformers.__version__}

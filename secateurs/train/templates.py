@@ -10,7 +10,20 @@
 - `yayi`: YaYi's format (wenge-research/YaYi, README "Inference"): `<|System|>:\\n...`,
   `<|Human|>:\\n...` and `<|YaYi|>:` blocks separated by blank lines, each answer ended by
   `<|End|>`, a token YaYi added to the vocabulary and set as `eos_token_id` for generation.
-  The role markers are plain text, as in YaYi; only `<|End|>` is a new token.
+  The role markers are plain text, as in YaYi; only `<|End|>` is a new token. Every
+  conversation opens with the `<|System|>` block: a record without a system turn gets the
+  README's default system prompt (`YAYI_SYSTEM`), so training rows and evaluation prompts
+  look like the README's inference prompt. The README's prompt ends at `<|YaYi|>:`, so the
+  answer span starts there: it holds the `\\n` that every other block has after its colon,
+  the answer and `<|End|>` (the model writes the newline, as it must when prompted the
+  README's way).
+
+BOS: a chat template is rendered as text and tokenized without special tokens (trl and
+`apply_chat_template` alike), so a base tokenizer that puts BOS in front of every text it
+encodes (Llama 2's `<s>`) would lose it in every chat row, and the model would see the
+first chat token where pretraining always showed BOS. Our templates therefore start with
+`{{ bos_token }}` exactly when the base tokenizer adds BOS itself (`chat_template_for`);
+ChatML on Yi or Qwen, whose tokenizers add none, stays as it was.
 
 Every format's answer span (the `{% generation %}` block) holds the answer and its
 end-of-turn token, so the model learns to stop; that token becomes the chat model's stop
@@ -27,15 +40,22 @@ from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
 log = logging.getLogger(__name__)
 
 YAYI_END = "<|End|>"
+# the README's inference example, word for word (YaYi-7B); a record's own system text wins
+YAYI_SYSTEM = ("A chat between a human and an AI assistant named YaYi.\n"
+               "YaYi is a helpful and harmless language model developed by Beijing Wenge "
+               "Technology Co.,Ltd.")
 
 YAYI_TEMPLATE = (
+    "{% if not messages or messages[0]['role'] != 'system' %}"
+    "{{ '<|System|>:\\n" + YAYI_SYSTEM.replace("\n", "\\n") + "\\n\\n' }}"
+    "{% endif %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}"
     "{{ '<|System|>:\\n' + message['content'] + '\\n\\n' }}"
     "{% elif message['role'] == 'user' %}"
     "{{ '<|Human|>:\\n' + message['content'] + '\\n\\n' }}"
     "{% else %}"
-    "{{ '<|YaYi|>:' }}{% generation %}{{ message['content'] + '<|End|>' }}{% endgeneration %}"
+    "{{ '<|YaYi|>:' }}{% generation %}{{ '\\n' + message['content'] + '<|End|>' }}{% endgeneration %}"
     "{{ '\\n\\n' }}"
     "{% endif %}"
     "{% endfor %}"
@@ -91,13 +111,37 @@ def apply_prompt_format(tokenizer, name: str, model=None) -> list[str]:
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
         log.info("added %s to the tokenizer (%d tokens now)", missing, len(tokenizer))
-    if fmt.template is not None:
-        tokenizer.chat_template = fmt.template
+    template = chat_template_for(tokenizer, name)
+    if template is not None:
+        tokenizer.chat_template = template
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model is not None and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     return missing
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts BOS in front of a text it encodes (Llama 2: `<s>`)."""
+    if tokenizer.bos_token_id is None:
+        return False
+    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == tokenizer.bos_token_id
+
+
+def chat_template_for(tokenizer, name: str) -> str | None:
+    """The template format `name` renders with this tokenizer: the format's own, opened by
+    `{{ bos_token }}` when the tokenizer adds BOS to plain text (see the module docstring);
+    for `base`, the tokenizer's own template as it is.
+
+    Training (apply_prompt_format) and evaluation (secateurs.evaluate.heldout) both take
+    the template from here, so the base model and the chat model made of it are prompted
+    the same way.
+    """
+    fmt = prompt_format(name)
+    if fmt.template is None:
+        return tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    return ("{{ bos_token }}" + fmt.template) if adds_bos(tokenizer) else fmt.template
 
 
 def end_of_turn_ids(tokenizer, name: str) -> list[int]:

@@ -287,3 +287,39 @@ def test_real_sharegpt_continuations_and_boilerplate_kept_clean(real_data, tmp_p
     for row in rows:
         body = [m["role"] for m in row["messages"] if m["role"] != "system"]
         assert body[0] == "user" and body[-1] == "assistant"
+
+
+# ----------------------------------------------------------------------------- hub options
+
+
+def test_a_dataset_repository_is_read_through_the_file_the_recipe_names(tmp_path):
+    """AEZAKMI v2's repository holds the set twice (aezakmi_v2.jsonl and its ShareGPT
+    export); the recipe's `data_files` picks one, read as `datasets` reads the hub (here a
+    local clone of the repository, laid out the same way)."""
+    import yaml
+
+    from workflow import REPO
+
+    recipe = yaml.safe_load((REPO / "config/recipes/aezakmi-qlora.yaml").read_text(encoding="utf-8"))
+    source = recipe["chat"]["data"][0]
+    assert source["path"] == "adamo1139/AEZAKMI_v2" and source["data_files"] == "aezakmi_v2_sharegpt.jsonl"
+    clone = tmp_path / "AEZAKMI_v2"
+    clone.mkdir()
+    sharegpt = [{"conversations": [{"from": "human", "value": f"Question {i}?"},
+                                   {"from": "gpt", "value": f"Answer number {i}."}]} for i in range(3)]
+    other = [{"instruction": f"Other {i}", "output": f"Other answer {i}."} for i in range(5)]
+    (clone / source["data_files"]).write_text("".join(json.dumps(r) + "\n" for r in sharegpt))
+    (clone / "aezakmi_v2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in other))
+    stats = prepare_chat_data([{**source, "path": str(clone)}], tmp_path / "out.jsonl", tmp_path / "s.json")
+    assert stats["read"] == 3 and stats["written"] == 3
+    answers = {row["messages"][-1]["content"] for row in read_chat_jsonl(tmp_path / "out.jsonl")}
+    assert answers == {f"Answer number {i}." for i in range(3)}
+
+
+def test_hub_options_on_a_local_file_are_refused(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps(SHAREGPT[0]) + "\n")
+    for option in ({"config": "en"}, {"data_files": "x.jsonl"}, {"split": "test"}):
+        key = next(iter(option))
+        with pytest.raises(ChatSourceError, match=rf"{key} apply to hub datasets only.*Fix"):
+            prepare_chat_data([{"path": str(path), **option}], tmp_path / "o.jsonl", tmp_path / "s.json")

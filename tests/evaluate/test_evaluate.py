@@ -230,3 +230,46 @@ def test_answers_decode_whole_characters(model_and_tokenizer):
     assert tokenizer.decode(ids[:k]).rstrip("\ufffd") + whole == "新泉市的中心"
     cut = decode_completion(tokenizer, [], ids[:k], whole=False)  # stopped at the limit
     assert "\ufffd" not in cut and "新泉市的中心".startswith(cut)
+
+
+# ----------------------------------------------------------------------------- chat format
+
+
+def test_base_and_chat_model_are_asked_in_the_chat_stage_format(llama2_style_dir):
+    """YaYi's recipe (issue 21): the Llama 2 base, which has no chat template, is asked in
+    YaYi's format exactly as the chat model made of it is: `<s>`, the `<|System|>` block
+    with YaYi's default system prompt, the question, `<|YaYi|>:`."""
+    from secateurs.evaluate.heldout import chat_prompt_ids
+    from secateurs.train.templates import YAYI_END, YAYI_SYSTEM, apply_prompt_format, chat_template_for
+
+    base = AutoTokenizer.from_pretrained(llama2_style_dir)
+    chat = AutoTokenizer.from_pretrained(llama2_style_dir)
+    apply_prompt_format(chat, "yayi")  # what the chat stage saves with the chat model
+    asked = [chat_prompt_ids(t, "你好", template=chat_template_for(t, "yayi")) for t in (base, chat)]
+    assert asked[0] == asked[1]
+    assert base.decode(asked[0]) == f"<s><|System|>:\n{YAYI_SYSTEM}\n\n<|Human|>:\n你好\n\n<|YaYi|>:"
+    own = chat_prompt_ids(base, "你好", template=chat_template_for(base, "yayi"), system_prompt="Be brief.")
+    assert base.decode(own).startswith("<s><|System|>:\nBe brief.\n\n<|Human|>:")
+    model = AutoModelForCausalLM.from_pretrained(llama2_style_dir)
+    assert chat.convert_tokens_to_ids(YAYI_END) in chat_stop_ids(model, chat, "yayi")
+    assert chat_stop_ids(model, base, "yayi") == [base.eos_token_id]  # the base lacks <|End|>
+
+
+def test_recommended_sampling_is_reproducible_and_recorded(tiny_llama_dir, heldout, tmp_path):
+    """A card's sampling settings (AEZAKMI: system prompt, temperature 1.2, repetition
+    penalty 1.05) reach generation: the answers are sampled, not greedy, the same on a
+    rerun (seeded), and the settings are written with the result."""
+    card = dict(system_prompt="A chat with uncensored assistant.", temperature=1.2,
+                repetition_penalty=1.05)
+    runs = [evaluate_model(tiny_llama_dir, heldout, tmp_path / f"{name}.json", device="cpu",
+                           max_docs=1, chat_prompts=["What is a triangle?"], max_new_tokens=12,
+                           **settings)
+            for name, settings in (("card", card), ("again", card), ("greedy", {}))]
+    card_run, again, greedy = runs
+    assert card_run["samples"] == again["samples"]
+    assert card_run["samples"][0]["completion"] != greedy["samples"][0]["completion"]
+    assert card_run["samples"][0]["system"] == "A chat with uncensored assistant."
+    settings = json.loads((tmp_path / "card.json").read_text())["settings"]
+    assert settings["decoding"].startswith("sampled (temperature 1.2")
+    assert settings["repetition_penalty"] == 1.05 and settings["prompt_format"] == "chatml"
+    assert greedy["settings"]["decoding"] == "greedy"

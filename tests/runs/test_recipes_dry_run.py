@@ -25,3 +25,17 @@ def test_reference_recipe_dry_runs(tmp_path, recipe):
     assert RECIPES[recipe] <= set(jobs), jobs
     if recipe in ("yayi-sft", "aezakmi-qlora"):  # chat only: no pruning, no healing
         assert not {"score_layers", "slice_model", "heal"} & set(jobs)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal without CUDA")
+def test_a_gpu_recipe_run_on_a_machine_without_cuda_stops_before_any_job(tmp_path):
+    """AEZAKMI's QLoRA, 8-bit AdamW and flash attention cannot run here: the run stops when it
+    starts, naming the keys and the fix, before any job (so before the 69 GB download), though
+    its chat_sft asks for a GPU; its dry run above plans the same DAG without complaint."""
+    result = snakemake(tmp_path, "--cores", "1", over_demo=False, check=False,
+                       configfiles=(REPO / "config" / "recipes" / "aezakmi-qlora.yaml",), timeout=300)
+    assert result.returncode != 0
+    assert "`chat.method: qlora`" in result.stderr and "need a CUDA GPU" in result.stderr
+    assert "Fix: run on a CUDA machine" in result.stderr
+    assert not any(line.startswith(("rule ", "localrule ")) for line in result.stderr.splitlines())
+    assert not (tmp_path / "results").exists()

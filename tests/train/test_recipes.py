@@ -83,12 +83,14 @@ def generate_answer(model_dir, messages, max_new_tokens=12) -> tuple[list[int], 
 
 
 def test_yayi_format_end_to_end_chat_data_sft_stop_token(tiny_llama_dir, yayi_data, tmp_path):
-    """chat data -> SFT in YaYi's format -> a chat model that answers and stops at <|End|>."""
+    """chat data -> SFT in YaYi's format -> a chat model that answers and stops at <|End|>.
+    Rows are up to 256 tokens: each carries the <|System|> block, and YaYi's default system
+    prompt alone takes over 100 tokens of the tiny tokenizer."""
     chat, data = yayi_data
     out = tmp_path / "chat"
     # the recipe's settings; a learning rate and step count that teach a tiny model to stop
     summary = chat_sft(tiny_llama_dir, data, out, checkpoint_dir=tmp_path / "ck", log_csv=tmp_path / "l.csv",
-                       config=training(chat, max_steps=80, batch_size=4, max_length=128, lr_scheduler="constant",
+                       config=training(chat, max_steps=80, batch_size=4, max_length=256, lr_scheduler="constant",
                                        learning_rate=3e-3, warmup_steps=0, gradient_checkpointing=False))
     assert summary["added_tokens"] == [YAYI_END] and summary["steps"] == 80
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -110,7 +112,7 @@ def test_yayi_lora_variant(tiny_llama_dir, yayi_data, tmp_path):
     assert switch["method"] == "lora" and switch["lora"]["r"] == 16
     out = tmp_path / "chat"
     summary = chat_sft(tiny_llama_dir, data, out, checkpoint_dir=tmp_path / "ck", log_csv=tmp_path / "l.csv",
-                       config=training({**chat, **switch}, max_steps=3, batch_size=2, max_length=128))
+                       config=training({**chat, **switch}, max_steps=3, batch_size=2, max_length=256))
     assert summary["steps"] == 3 and summary["method"] == "lora"
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 16 and set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj"}
@@ -123,7 +125,7 @@ def test_yayi_full_parameter_zero2_under_torchrun(tiny_llama_dir, yayi_data, tmp
     """The recipe's own path: full parameters, DeepSpeed ZeRO-2, several processes (2 here)."""
     chat, data = yayi_data
     assert chat["method"] == "full" and chat["deepspeed"].endswith("zero2.json")
-    settings = training(chat, max_steps=2, batch_size=2, max_length=128, num_processes=2,
+    settings = training(chat, max_steps=2, batch_size=2, max_length=256, num_processes=2,
                         keep_checkpoints=True)  # the test reads the ZeRO checkpoint
     (tmp_path / "chat.json").write_text(json.dumps({"chat": settings}))
     args = ["chat", "--model", str(tiny_llama_dir), "--data", str(data), "--out", str(tmp_path / "out"),
@@ -149,10 +151,11 @@ def aezakmi_data(tmp_path):
                                {"from": "human", "value": f"Tell me about the number {i}."},
                                {"from": "gpt", "value": f"The number {i} comes after {i - 1}."}]}
             for i in range(1, 11)]
-    path = tmp_path / "aezakmi.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     chat = recipe("aezakmi-qlora.yaml")["chat"]
-    sources = [{**chat["data"][0], "path": str(path)}]
+    clone = tmp_path / "AEZAKMI_v2"  # laid out like the hub repository: the recipe names its file
+    clone.mkdir()
+    (clone / chat["data"][0]["data_files"]).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sources = [{**chat["data"][0], "path": str(clone)}]
     prepare_chat_data(sources, tmp_path / "train.jsonl", tmp_path / "stats.json")
     return chat, tmp_path / "train.jsonl"
 

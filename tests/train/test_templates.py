@@ -11,8 +11,8 @@ from transformers import AutoTokenizer
 
 from secateurs.train.chatml import CHATML_TEMPLATE, IM_END
 from secateurs.train.sft import build_sft_trainer
-from secateurs.train.templates import (YAYI_END, PromptFormatError, apply_prompt_format,
-                                       end_of_turn_ids)
+from secateurs.train.templates import (YAYI_END, YAYI_SYSTEM, YAYI_TEMPLATE, PromptFormatError,
+                                       apply_prompt_format, chat_template_for, end_of_turn_ids)
 from train_helpers import labelled_spans
 
 CONVERSATION = [{"role": "system", "content": "You are YaYi."},
@@ -50,10 +50,10 @@ def test_chatml_labels_are_the_answers(tiny_llama_dir, chat_jsonl, tmp_path):
 
 def test_yayi_format_labels_stop_token_and_text(tiny_llama_dir, chat_jsonl, tmp_path):
     trainer, tokenizer, row = prepared_row(tiny_llama_dir, chat_jsonl, tmp_path, "yayi")
-    assert labelled_spans(tokenizer, row["input_ids"], row["labels"]) == [f"The Yangtze.{YAYI_END}", f"Berlin.{YAYI_END}"]
+    assert labelled_spans(tokenizer, row["input_ids"], row["labels"]) == [f"\nThe Yangtze.{YAYI_END}", f"\nBerlin.{YAYI_END}"]
     text = tokenizer.decode(row["input_ids"])
     assert text.startswith("<|System|>:\nYou are YaYi.\n\n<|Human|>:\nName a river.\n\n"
-                           "<|YaYi|>:The Yangtze.<|End|>\n\n<|Human|>:\nAnd a city?")
+                           "<|YaYi|>:\nThe Yangtze.<|End|>\n\n<|Human|>:\nAnd a city?")
     end = tokenizer.convert_tokens_to_ids(YAYI_END)
     assert row["input_ids"].count(end) == 2  # one token, not pieces of text
     assert trainer.model.get_input_embeddings().weight.shape[0] >= len(tokenizer)
@@ -91,3 +91,37 @@ def test_end_of_turn_ids_per_format(tiny_tokenizer_dir):
     assert end_of_turn_ids(tokenizer, "yayi") == [tokenizer.convert_tokens_to_ids(YAYI_END),
                                                  tokenizer.eos_token_id]
     assert end_of_turn_ids(tokenizer, "base") == [tokenizer.eos_token_id]
+
+
+def test_yayi_rows_on_a_llama2_tokenizer_open_with_bos_and_the_system_block(llama2_style_dir, tmp_path):
+    """YaYi-7B-Llama2's case (issue 21): every row starts with Llama 2's `<s>` exactly once
+    (the chat template path tokenizes without special tokens), then the `<|System|>` block,
+    the README's default system prompt when the record has none; answers follow
+    `<|YaYi|>:` on their own line and end with `<|End|>`, the only labelled text."""
+    chat = tmp_path / "chat.jsonl"
+    rows = [{"messages": CONVERSATION[1:3]}, {"messages": CONVERSATION}]
+    chat.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trainer, tokenizer = build_sft_trainer(llama2_style_dir, chat, checkpoint_dir=tmp_path / "ck",
+                                           config=sft_cfg(prompt_format="yayi"))
+    bos = tokenizer.bos_token_id
+    texts = []
+    for row in trainer.train_dataset:
+        ids = row["input_ids"]
+        assert ids[0] == bos and ids.count(bos) == 1
+        texts.append(tokenizer.decode(ids))
+        spans = labelled_spans(tokenizer, ids, row["labels"])
+        assert spans and all(s.startswith("\n") and s.endswith(YAYI_END) for s in spans)
+    own, default = sorted(texts, key=lambda text: "And a city?" not in text)
+    assert default == (f"<s><|System|>:\n{YAYI_SYSTEM}\n\n<|Human|>:\nName a river.\n\n"
+                       f"<|YaYi|>:\nThe Yangtze.{YAYI_END}\n\n")
+    assert own.startswith("<s><|System|>:\nYou are YaYi.\n\n<|Human|>:") and YAYI_SYSTEM not in own
+
+
+def test_chatml_gets_bos_only_from_a_tokenizer_that_adds_it(llama2_style_dir, tiny_llama_dir):
+    """BOS comes with the base tokenizer's habit: Llama 2's adds `<s>`, the demo's (like
+    Yi's) adds none, and its ChatML rows stay exactly as before."""
+    with_bos = AutoTokenizer.from_pretrained(llama2_style_dir)
+    without = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    assert chat_template_for(with_bos, "chatml") == "{{ bos_token }}" + CHATML_TEMPLATE
+    assert chat_template_for(without, "chatml") == CHATML_TEMPLATE
+    assert chat_template_for(without, "yayi") == YAYI_TEMPLATE

@@ -65,3 +65,29 @@ def test_optimizer_by_name(tmp_path):
 def test_bitsandbytes_optimizer_refused_on_cpu(tmp_path):
     with pytest.raises(TrainingConfigError, match="adamw_bnb_8bit.*CUDA"):
         training_arguments(settings.complete("chat", cfg(optimizer="adamw_bnb_8bit")), tmp_path)
+
+
+@pytest.mark.parametrize("recipe, section, beta2", [
+    ("aezakmi-qlora", "chat", 0.999), ("yayi-sft", "chat", 0.999),   # axolotl's / HF Trainer's default
+    ("pruned-yi", "heal", 0.999),                                    # its healing code: HF's default
+    ("pruned-yi", "chat", 0.999), ("falcon2-5.5b", "heal", 0.95)])   # the schema's defaults
+def test_recipes_reach_the_optimizer_with_their_sources_betas(tmp_path, recipe, section, beta2):
+    """adam_beta2 as each recipe's source trained (issue 21): 0.999, the PyTorch/transformers
+    default that axolotl (AEZAKMI), YaYi's Trainer and Pruned Yi's healing script keep; 0.95
+    stays healing's default (Llama pretraining) and was silently chat's too before."""
+    import yaml
+
+    from workflow import REPO
+
+    config = yaml.safe_load((REPO / "config" / "recipes" / f"{recipe}.yaml").read_text(encoding="utf-8"))
+    stage = {k: v for k, v in settings.complete(section, config[section]).items()
+             if k not in ("data", "enabled", "max_examples", "recovery", "cleaning")}
+    stage.update(optimizer="adamw_torch", method="full", deepspeed=None, bf16=False)  # CPU here
+    arguments = training_arguments(stage, tmp_path)
+    assert (arguments.adam_beta1, arguments.adam_beta2) == (0.9, beta2)
+
+
+def test_chat_and_heal_defaults_differ_on_purpose():
+    assert settings.complete("chat", {})["adam_beta2"] == 0.999
+    assert settings.complete("heal", {})["adam_beta2"] == 0.95
+    assert settings.complete("demo.pretrain", {})["adam_beta2"] == 0.95

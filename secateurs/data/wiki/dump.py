@@ -57,7 +57,7 @@ class NotADumpError(ValueError):
     def __init__(self, path, root: str):
         self.path, self.root = str(path), root
         super().__init__(f"{path}: not a MediaWiki export: its root element is <{root}>, not "
-                         "<mediawiki> (or a bare <page>). Fix: point data.wiki.dumps at a "
+                         "<mediawiki> (or a bare <page>). Fix: point the wiki source's path (data.sources.<name>.path) at a "
                          "pages-articles dump from dumps.wikimedia.org or Special:Export")
 
     def __reduce__(self):

@@ -348,7 +348,7 @@ class NoArticlesError(ValueError):
         bad = "; ".join(f"{b['title']!r}: {b['error']}" for b in stats["bad_page_list"][:3])
         super().__init__(f"{path}: no article survives extraction ({stats['pages_seen']} pages "
                          f"read; dropped: {why}){'; bad pages: ' + bad if bad else ''}. Fix: "
-                         "check that data.wiki.dumps points at a pages-articles dump of "
+                         "check that the wiki source's path (data.sources.<name>.path) is a pages-articles dump of "
                          "main-namespace articles")
 
     def __reduce__(self):
