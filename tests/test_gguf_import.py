@@ -51,7 +51,8 @@ def test_smollm2_documents_are_separated_by_endoftext(smollm2_dir, tmp_path):
     frame = framing(tokenizer)
     assert (frame.separator_token, frame.start_token) == ("<|endoftext|>", "<|endoftext|>")
     write_parquet([{"text": "One document."}, {"text": "Another one."}], tmp_path / "t.parquet")
-    meta = tokenize_and_pack(tmp_path / "t.parquet", smollm2_dir, tmp_path / "packed", seq_len=8)
+    meta = tokenize_and_pack(tmp_path / "t.parquet", smollm2_dir, tmp_path / "packed", seq_len=8,
+                             threads=1)
     assert meta["separator_token"] == "<|endoftext|>" and meta["eos_token_id"] == 0
     import pyarrow.parquet as pq
 

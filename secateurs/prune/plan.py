@@ -31,13 +31,14 @@ import os
 import re
 from pathlib import Path
 
+from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
 from secateurs.prune.layers import (detect_layer_prefix, num_layers, read_config, resolve_model_dir,
                               source_name, split_layer_name, text_config)
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("bi", "block", "ppl", "measured", "greedy", "manual")
+STRATEGIES = settings.enum("prune.plan", "strategy")  # the schema's, in its order
 MEASURED = ("measured", "greedy")  # strategies that load the model and measure held-out loss
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 
@@ -368,12 +369,11 @@ def _measured(strategy, scores, counts, n_layers, n_remove, target_params, prote
     """The cut of `measured` or `greedy`, and the plan fields that explain it."""
     from secateurs.prune import measure as measuring
     from secateurs.prune.scoring import load_model
-    from secateurs.settings import complete
 
     if not heldout:
         raise PlanError(f"strategy {strategy} measures held-out loss: give heldout "
                         "({lang: parquet}, the mix's heldout_<lang>.parquet files)")
-    measure = complete("prune.plan.measure", measure)
+    measure = settings.complete("prune.plan.measure", measure)
     n_remove = _size(n_remove, target_params, n_layers)
     removable = candidate_layers(n_layers, protect_first, protect_last)
     model, tokenizer = load_model(model_dir, dtype=measure["dtype"], device=measure["device"],
