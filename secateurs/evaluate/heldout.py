@@ -239,9 +239,9 @@ def chat_stop_ids(model, tokenizer) -> list[int]:
     """Token ids that end a chat answer: the EOS ids plus `<|im_end|>`.
 
     A base or healed model's generation config names only `<|endoftext|>`; ChatML closes
-    a turn with `<|im_end|>` (secateurs.train.chatml), so it is added when the template uses it.
+    a turn with `<|im_end|>` (secateurs.chatml), so it is added when the template uses it.
     """
-    from secateurs.train.chatml import IM_END
+    from secateurs.chatml import IM_END
 
     stops = eos_ids(model, tokenizer)
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
@@ -321,7 +321,7 @@ def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
     Without this a base model whose template adds a default system prompt (SmolLM2) would
     be asked differently from the chat model made of it, and their answers would not compare.
     """
-    from secateurs.train.chatml import CHATML_TEMPLATE
+    from secateurs.chatml import CHATML_TEMPLATE
 
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     marked = bool(template) and "generation %}" in template
