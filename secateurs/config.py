@@ -17,8 +17,8 @@ import jsonschema
 import yaml
 
 from secateurs import settings
-from secateurs.benchmark_sources import DOCUMENTED, missing_files, source_files
-from secateurs.cluster import configured
+from secateurs.evaluate.task_files import DOCUMENTED, missing_files, source_files
+from secateurs.workflow.cluster import configured
 
 
 class ConfigError(ValueError):
@@ -107,7 +107,7 @@ def check_semantics(config: dict, basedir: Path) -> list[str]:
 def _check_tasks(config: dict, basedir: Path) -> list[str]:
     """Benchmark tasks that could not run offline, found before any job starts.
 
-    A task with a local definition (secateurs.benchmark_sources) needs its files under
+    A task with a local definition (secateurs.evaluate.task_files) needs its files under
     `evaluate.benchmarks_dir`; any other task would make lm-eval download its dataset,
     which only `evaluate.allow_download: true` permits.
     """

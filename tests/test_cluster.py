@@ -1,4 +1,4 @@
-"""secateurs.cluster: rule resources, and the sbatch line snakemake-executor-plugin-slurm makes of them.
+"""secateurs.workflow.cluster: rule resources, and the sbatch line snakemake-executor-plugin-slurm makes of them.
 
 The sbatch lines come from the installed plugin's own functions (`get_submit_command`,
 `set_gres_string`), given a job that carries only what they read: its resources and
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from secateurs.cluster import rule_resources, training_resources
+from secateurs.workflow.cluster import rule_resources, training_resources
 from secateurs.config import _check_training_gpus
 from secateurs.train.launch import multi_node
 from secateurs.train.stage import launch_command

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_imported_model_matches_the_gguf_logit_for_logit(smollm2_gguf, smollm2_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from secateurs.gguf_import import load_dequantized
+    from secateurs.base_model.gguf_import import load_dequantized
 
     imported = AutoModelForCausalLM.from_pretrained(smollm2_dir, use_safetensors=True).eval()
     original, _ = load_dequantized(smollm2_gguf)
@@ -28,7 +28,7 @@ def test_imported_model_matches_the_gguf_logit_for_logit(smollm2_gguf, smollm2_d
 
 
 def test_import_records_its_source_and_keeps_chat_files(smollm2_gguf, smollm2_dir):
-    from secateurs.gguf_import import SOURCE_FILE, sha256
+    from secateurs.base_model.gguf_import import SOURCE_FILE, sha256
 
     record = json.loads((smollm2_dir / SOURCE_FILE).read_text())
     assert record["sha256"] == sha256(smollm2_gguf)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 ZHWIKI = "zhwiki-demo-pages-articles.xml.bz2"
 COSMOPEDIA = "cosmopedia-demo.jsonl.gz"
 SLIMORCA = "slimorca-demo.jsonl.gz"
-TASKS = {"en": "demo-world-en.jsonl", "zh": "demo-world-zh.jsonl"}  # secateurs.benchmark_sources
+TASKS = {"en": "demo-world-en.jsonl", "zh": "demo-world-zh.jsonl"}  # secateurs.evaluate.task_files
 SHA256SUMS = "SHA256SUMS"
 
 

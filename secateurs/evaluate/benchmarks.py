@@ -38,8 +38,8 @@ from typing import Iterable
 
 import yaml
 
-from secateurs.benchmark_sources import (CEVAL_PREFIX, CMMLU_PREFIX, DEMO_TASKS, DOCUMENTED,
-                                         MMLU_PREFIX, missing_files, source_files)
+from secateurs.evaluate.task_files import (CEVAL_PREFIX, CMMLU_PREFIX, DEMO_TASKS, DOCUMENTED,
+                                           MMLU_PREFIX, missing_files, source_files)
 
 
 class BenchmarkError(ValueError):
@@ -137,7 +137,7 @@ def _read(root: Path, rel: str) -> str:
 
 
 def convert(name: str, root: Path) -> dict[str, list[dict]]:
-    """{split: rows} of task `name` from the files under `root` (see benchmark_sources)."""
+    """{split: rows} of task `name` from the files under `root` (see secateurs.evaluate.task_files)."""
     src = source_files(name)
     files = {split: root / rel for split, rel in src.items()}
     if name == "hellaswag":

@@ -10,7 +10,7 @@ from pathlib import Path
 import opencc
 import pytest
 
-from secateurs.benchmark_sources import DEMO_TASKS
+from secateurs.evaluate.task_files import DEMO_TASKS
 from secateurs.demo import corpus
 from secateurs.demo.corpus_world import build_world
 from secateurs.demo.tasks import task_items
