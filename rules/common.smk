@@ -8,8 +8,9 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
 import secateurs.workflow.cluster
-from secateurs.config import ConfigError, coerce_overrides, input_model, looks_local, resolve
-from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
+from secateurs.config import ConfigError, coerce_overrides, input_model, run_models, stage_enabled
+from secateurs.config import validate_config
+from secateurs.locations import is_gguf, looks_local, resolve
 from secateurs.data import sources as data_sources
 from secateurs.workflow.params import tracked, tracked_per
 from secateurs.settings import result_settings
