@@ -9,7 +9,7 @@ nothing heavy: the config check runs at every Snakemake start.
 
 The layout is that of `../shared/real-data/benchmarks/` (see its README.md): each file
 under the `owner+repository` folder it was copied from. The demo's own tasks live in
-`config/demo/` (written by `python -m secateurs.demo.corpus config/demo`).
+`config/demo/` (written by `config/demo/generate/demo_corpus.py`).
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ import mwparserfromhell
 import opencc
 import pytest
 
-from secateurs.demo import corpus
-from secateurs.demo.corpus_chat import slimorca_rows
-from secateurs.demo.corpus_en import estimate_tokens
-from secateurs.demo.corpus_world import TextRandom, build_world
-from secateurs.demo.corpus_zh import sha1_base36
+import demo_corpus as corpus  # config/demo/generate/, on sys.path by tests/demo/conftest.py
+from demo_chat import slimorca_rows
+from demo_en import estimate_tokens
+from demo_world import TextRandom, build_world
+from demo_zh import sha1_base36
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 NS = "{http://www.mediawiki.org/xml/export-0.11/}"
@@ -52,7 +52,7 @@ def _jsonl(name: str) -> list[dict]:
 def test_shipped_files_exist_and_are_small():
     for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA, *corpus.TASKS.values(),
                  corpus.SHA256SUMS, "README.md"):
-        assert (DEMO / name).is_file(), f"{name} missing: run python -m secateurs.demo.corpus config/demo"
+        assert (DEMO / name).is_file(), f"{name} missing: run python config/demo/generate/demo_corpus.py config/demo"
     for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA):
         assert (DEMO / name).stat().st_size < 2_200_000
 
@@ -69,7 +69,7 @@ def test_regenerating_gives_the_shipped_content(regenerated):
         path = regenerated[key]
         assert _payload(path) == _payload(DEMO / path.name), (
             f"{path.name} differs from the generator's output: "
-            "run python -m secateurs.demo.corpus config/demo")
+            "run python config/demo/generate/demo_corpus.py config/demo")
 
 
 def test_regenerating_gives_the_shipped_bytes(regenerated):

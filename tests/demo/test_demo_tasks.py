@@ -10,10 +10,11 @@ from pathlib import Path
 import opencc
 import pytest
 
+import demo_corpus as corpus  # config/demo/generate/, on sys.path by tests/demo/conftest.py
+from demo_tasks import task_items
+from demo_world import build_world
+
 from secateurs.evaluate.task_files import DEMO_TASKS
-from secateurs.demo import corpus
-from secateurs.demo.corpus_world import build_world
-from secateurs.demo.tasks import task_items
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 
