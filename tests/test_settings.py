@@ -96,6 +96,10 @@ STAGE_FUNCTIONS = [
     ("secateurs.prune.plan", "plan_pruning", ["prune.plan", "base_model"]),
     ("secateurs.prune.slicing", "slice_model", ["prune.slice", "base_model"]),
     ("secateurs.evaluate.heldout", "evaluate_model", ["evaluate", "base_model"]),
+    ("secateurs.evaluate.heldout", "perplexity", ["evaluate"]),
+    ("secateurs.evaluate.heldout", "load_model", ["evaluate", "base_model"]),
+    ("secateurs.evaluate.lmeval", "run_tasks", ["evaluate"]),
+    ("secateurs.prune.scoring", "load_model", ["prune.score", "base_model"]),
     ("secateurs.demo.tokenizer", "train_tokenizer", ["demo.tokenizer"]),
     ("secateurs.demo.tokenizer", "train_tokenizer_on_parquet", ["demo.tokenizer"]),
 ]
@@ -110,7 +114,7 @@ NOT_THE_SETTING = {
 
 
 @pytest.mark.parametrize("module,name,sections", STAGE_FUNCTIONS,
-                         ids=[name for _, name, _ in STAGE_FUNCTIONS])
+                         ids=[f"{m.rsplit('.', 1)[-1]}.{n}" for m, n, _ in STAGE_FUNCTIONS])
 def test_signature_defaults_are_the_schemas(module, name, sections):
     """A stage function's default for a setting is the schema's, or it has none (the
     caller fills it from the settings): a second, different default would make a library

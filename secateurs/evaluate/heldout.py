@@ -207,7 +207,7 @@ def windows_nll(model, windows: list[list[int]], *, batch_size: int = 8, pad_id:
     return result
 
 
-def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int = 256,
+def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int,
                batch_size: int = 8, desc: str = "nll") -> dict:
     """{"perplexity", "nll", "tokens", "bytes", "characters", "bits_per_byte",
     "bits_per_char"} of `texts` under `model` (see the module docstring)."""
