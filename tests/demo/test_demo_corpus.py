@@ -6,6 +6,7 @@ import bz2
 import gzip
 import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,11 +14,15 @@ import mwparserfromhell
 import opencc
 import pytest
 
-import demo_corpus as corpus  # config/demo/generate/, on sys.path by tests/demo/conftest.py
-from demo_chat import slimorca_rows
-from demo_en import estimate_tokens
-from demo_world import TextRandom, build_world
-from demo_zh import sha1_base36
+# The generator of the shipped inputs is a repository tool (config/demo/generate/), not part
+# of the installed package; its modules import each other by plain name, as when its script runs.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "config" / "demo" / "generate"))
+
+import demo_corpus as corpus  # noqa: E402
+from demo_chat import slimorca_rows  # noqa: E402
+from demo_en import estimate_tokens  # noqa: E402
+from demo_world import TextRandom, build_world  # noqa: E402
+from demo_zh import sha1_base36  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 NS = "{http://www.mediawiki.org/xml/export-0.11/}"

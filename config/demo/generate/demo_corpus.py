@@ -14,7 +14,7 @@ timestamp, and gzip is written with mtime=0 and no file name. Regenerate with
 
 This folder is a tool of the repository, not part of the installed package: the workflow
 only reads the files it wrote. Its modules import each other by their plain names (the
-script's folder is first on sys.path; tests/demo/conftest.py puts it there for the tests).
+script's folder is first on sys.path; tests/demo/ puts it there for the tests).
 """
 
 from __future__ import annotations
