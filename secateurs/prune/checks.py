@@ -13,6 +13,8 @@ from secateurs.base_model.checks import base_num_layers
 
 
 def check_plan(config: dict, basedir: Path) -> list[str]:
+    """The plan says how much to remove, and fits the base model where its layer count
+    can be known without downloading anything."""
     if not config["prune"]["enabled"]:
         return []
     plan = config["prune"]["plan"]
