@@ -74,7 +74,7 @@ def main() -> None:
         heldout = {"en": english[-40:], "zh": chinese[-40:]}
         write_parquet([{"text": t} for t in english[:-40]], tmp / "train.parquet")
         tokenize_and_pack(tmp / "train.parquet", tmp / "tok", tmp / "packed",
-                          seq_len=demo["data"]["tokenize"]["seq_len"])
+                          seq_len=demo["data"]["tokenize"]["seq_len"], threads=1)
         paths = {}
         for lang, texts in heldout.items():
             paths[lang] = str(tmp / f"heldout_{lang}.parquet")

@@ -79,7 +79,8 @@ def generate_model(out: Path, layers: int, hidden: int, intermediate: int, vocab
 
 def kept_bytes_file(model_dir: Path, keep: list[int], out: Path) -> int:
     """A file with exactly the bytes slice_model copies, for the plain-copy baseline."""
-    from secateurs.prune.slicing import copy_range, renamed_tensors, tensor_sources
+    from secateurs.prune.shards import copy_range, tensor_sources
+    from secateurs.prune.slicing import renamed_tensors
 
     tensors = renamed_tensors(tensor_sources(model_dir), keep, _num_layers(model_dir), "bench")
     total = 0
@@ -96,7 +97,7 @@ def _num_layers(model_dir: Path) -> int:
 
 
 def largest_tensor(model_dir: Path) -> int:
-    from secateurs.prune.slicing import tensor_sources
+    from secateurs.prune.shards import tensor_sources
 
     return max(s.nbytes for s in tensor_sources(model_dir))
 
@@ -106,9 +107,9 @@ import json, sys, time
 sys.path.insert(0, {repo!r})
 import transformers, torch  # imported before the baseline: only slicing's own growth counts
 from pathlib import Path
-import secateurs.prune.slicing
+import secateurs.prune.shards
 from secateurs.prune.slicing import _derived_layer_types, slice_model
-secateurs.prune.slicing.USE_COPY_FILE_RANGE = {fast!r}
+secateurs.prune.shards.USE_COPY_FILE_RANGE = {fast!r}
 def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
@@ -124,10 +125,10 @@ print(json.dumps({{"seconds": time.perf_counter() - start, "before": before,
 
 
 def slice_memory(model_dir: Path, keep: list[int], out: Path) -> dict:
-    import secateurs.prune.slicing
+    import secateurs.prune.shards
 
     code = CHILD.format(repo=str(REPO), src=str(model_dir), keep=keep, out=str(out),
-                        fast=secateurs.prune.slicing.USE_COPY_FILE_RANGE)
+                        fast=secateurs.prune.shards.USE_COPY_FILE_RANGE)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     shutil.rmtree(out, ignore_errors=True)
@@ -139,7 +140,7 @@ def run_mergekit(model_dir: Path, keep: list[int], out: Path) -> dict | None:
     exe = Path(sys.executable).with_name("mergekit-yaml")
     if not exe.exists():
         return None
-    from secateurs.prune.plan import mergekit_yaml
+    from secateurs.prune.mergekit import mergekit_yaml
 
     recipe = out.with_suffix(".yml")
     recipe.write_text(mergekit_yaml(str(model_dir), keep, dtype="bfloat16"))
@@ -169,11 +170,11 @@ def main() -> None:
                         help="force 8 MiB read/write chunks instead of os.copy_file_range")
     args = parser.parse_args()
 
-    import secateurs.prune.slicing
+    import secateurs.prune.shards
     from secateurs.prune.slicing import slice_model
 
     if args.portable_copy:
-        secateurs.prune.slicing.USE_COPY_FILE_RANGE = False
+        secateurs.prune.shards.USE_COPY_FILE_RANGE = False
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="secateurs-bench-slice-"))
     work.mkdir(parents=True, exist_ok=True)

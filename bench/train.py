@@ -216,7 +216,8 @@ def heal_quality(args) -> None:
         root = Path(tmp)
         train_tokenizer(train, root / "tok", vocab_size=1024)
         write_parquet(pa.table({"text": train}), root / "train.parquet")
-        meta = tokenize_and_pack(root / "train.parquet", root / "tok", root / "packed", seq_len=seq)
+        meta = tokenize_and_pack(root / "train.parquet", root / "tok", root / "packed", seq_len=seq,
+                                 threads=1)
         init_llama(root / "tok", root / "init", hidden_size=64, num_hidden_layers=6,
                    num_attention_heads=4, num_key_value_heads=2, intermediate_size=172)
         per_step = 8 * seq

@@ -7,14 +7,14 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from snakemake.utils import validate
-import secateurs.cluster
-from secateurs.config import ConfigError, check_machine, coerce_overrides, input_model, looks_local
-from secateurs.config import resolve
-from secateurs.config import is_gguf, run_models, stage_enabled, validate_config
+import secateurs.workflow.cluster
+from secateurs.config import ConfigError, check_machine, coerce_overrides, input_model
+from secateurs.config import run_models, stage_enabled, validate_config
+from secateurs.locations import is_gguf, looks_local, resolve
 from secateurs.data import sources as data_sources
-from secateurs.rule_params import tracked, tracked_per
+from secateurs.workflow.params import tracked, tracked_per
 from secateurs.settings import result_settings
-from secateurs.workflow import export_package_path, package_code_digest
+from secateurs.workflow.code import export_package_path, package_code_digest
 
 export_package_path(workflow.basedir)
 
@@ -46,7 +46,7 @@ wildcard_constraints:
 
 def track_package_code():
     """Add to the params of every script-run step the digest of the secateurs modules its
-    script imports (secateurs.workflow.package_code_digest). Changing a stage's logic then
+    script imports (secateurs.workflow.code.package_code_digest). Changing a stage's logic then
     reruns that stage and its dependents, and a change elsewhere reruns nothing."""
     for each in workflow.rules:
         if each.script:
@@ -143,7 +143,7 @@ def training_settings(section):
 
 def training_resources(rule_name, section):
     """GPUs per training process; nodes, tasks and per-node GPUs for several nodes."""
-    return secateurs.cluster.training_resources(config, rule_name, section)
+    return secateurs.workflow.cluster.training_resources(config, rule_name, section)
 
 
 def distill_teacher(wildcards):
@@ -181,7 +181,7 @@ def without(section, *keys):
 
 def resources_for(rule_name, kind="light"):
     """Cluster resources of a rule: the kind's defaults, overridden by config `resources:`."""
-    return secateurs.cluster.rule_resources(config, rule_name, kind)
+    return secateurs.workflow.cluster.rule_resources(config, rule_name, kind)
 
 
 # Between-workflow output cache: `snakemake --cache` with $SNAKEMAKE_OUTPUT_CACHE set.
@@ -300,7 +300,7 @@ def evaluate_settings():
 
 def benchmark_files(wildcards):
     """The local files the lm-eval tasks read, so a changed file reruns evaluation."""
-    from secateurs.benchmark_sources import source_files
+    from secateurs.evaluate.task_files import source_files
 
     root = config["evaluate"]["benchmarks_dir"]
     names = [t["name"] for t in config["evaluate"]["tasks"]]

@@ -1,7 +1,7 @@
 """Rule chat_data: ShareGPT / Alpaca / messages rows to ChatML-ready conversations."""
 from secateurs.data.chat import prepare_chat_data
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

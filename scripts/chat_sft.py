@@ -3,8 +3,8 @@
 The tracked `training` settings are those that change the result (a change reruns the rule);
 logging and checkpoint cadence come from the config itself, so changing them does not."""
 from secateurs.train.launch import train_stage
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

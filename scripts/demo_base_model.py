@@ -3,8 +3,8 @@
 The tracked `training` settings are those that change the result; logging and checkpoint
 cadence come from the config itself, so changing them does not rerun the rule."""
 from secateurs.demo.model import pretrain_demo_model
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -1,7 +1,7 @@
 """Rule demo_tokenizer: a BPE tokenizer with the ChatML tokens, trained on the demo corpus."""
 from secateurs.demo.tokenizer import train_tokenizer_on_parquet
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

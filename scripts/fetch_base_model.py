@@ -1,7 +1,7 @@
 """Rule fetch_base_model: a hub model downloaded once (weights, config, tokenizer)."""
-from secateurs.hub import fetch_model
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.base_model.hub import fetch_model
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -5,8 +5,8 @@ logging and checkpoint cadence come from the config itself, so changing them doe
 from pathlib import Path
 
 from secateurs.train.launch import train_stage
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

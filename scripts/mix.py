@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from secateurs.data.mix import mix_corpora
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 # Token counting runs in spawned worker processes, which re-import this file as
 # __mp_main__; the guard keeps them from running the rule again.

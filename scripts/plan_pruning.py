@@ -1,8 +1,8 @@
 """Rule plan_pruning: which layers to keep, as JSON and as a mergekit passthrough YAML."""
 from secateurs.prune.plan import plan_pruning
 from secateurs.prune.stage import heldout_files
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from secateurs.evaluate.recovery import recovery_plot
 from secateurs.evaluate.report import write_report
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -1,8 +1,8 @@
 """Rule slice_model: the kept layers streamed into a new Hugging Face model directory."""
 from secateurs.io import read_json
 from secateurs.prune.slicing import slice_model
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

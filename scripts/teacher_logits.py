@@ -1,8 +1,8 @@
 """Rule teacher_logits: the unpruned model's top-k log-probabilities over the packed data,
 once, for healing by distillation with heal.distill.mode cached."""
-from secateurs.rule_params import settings_of
 from secateurs.train.teacher_logits import build_teacher_cache
-from secateurs.workflow import rule_log
+from secateurs.workflow.log import rule_log
+from secateurs.workflow.params import settings_of
 
 distill = settings_of(snakemake.params)["distill"]  # the settings the rule tracks
 

@@ -1,7 +1,7 @@
 """Rule text_sample: one text dataset (local or hub) sampled with a seed to a token budget."""
 from secateurs.data.text import sample_text
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -1,7 +1,7 @@
 """Rule wiki_convert: OpenCC conversion (when the source names a profile) and quality filters."""
 from secateurs.data.convert import convert_articles
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

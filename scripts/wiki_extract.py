@@ -1,7 +1,7 @@
 """Rule wiki_extract: one MediaWiki dump to plain-text main-namespace articles."""
 from secateurs.data.wiki import extract_dump
-from secateurs.rule_params import settings_of
-from secateurs.workflow import rule_log
+from secateurs.workflow.params import settings_of
+from secateurs.workflow.log import rule_log
 
 params = settings_of(snakemake.params)  # the settings the rule tracks (rules/common.smk)
 

@@ -61,6 +61,36 @@ def section(name: str) -> dict:
     return _resolve(node)
 
 
+def node(name: str) -> dict:
+    """The resolved schema node of a config section, or of a shared definition under
+    `$defs` (e.g. "training", whose settings heal, chat and demo.pretrain share)."""
+    defs = schema().get("$defs", {})
+    if name in defs:
+        return _resolve(defs[name])
+    return section(name)
+
+
+def setting(name: str, key: str) -> dict:
+    """The resolved schema node of one setting, `key` dotted below the section."""
+    current = node(name)
+    for part in key.split("."):
+        child = current.get("properties", {}).get(part)
+        if not isinstance(child, dict):
+            raise KeyError(f"no setting `{key}` in config section `{name}` of {SCHEMA_PATH}")
+        current = _resolve(child)
+    return current
+
+
+def enum(name: str, key: str) -> tuple:
+    """The values the schema allows for one setting, e.g. enum("training", "lr_scheduler"):
+    code that checks a value (or lists the choices) reads them here, so it cannot accept
+    a value the schema refuses or refuse one it accepts."""
+    values = setting(name, key).get("enum")
+    if values is None:
+        raise KeyError(f"setting `{name}.{key}` has no enum in {SCHEMA_PATH}")
+    return tuple(values)
+
+
 def defaults(name: str) -> dict:
     """Every default of a section, nested objects included (their own defaults filled)."""
     return complete(name, {})

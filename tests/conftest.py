@@ -124,8 +124,8 @@ def smollm2_gguf() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir(smollm2_gguf, tmp_path_factory) -> Path:
-    """The GGUF imported into a safetensors model directory (secateurs.gguf_import)."""
-    from secateurs.gguf_import import import_gguf
+    """The GGUF imported into a safetensors model directory (secateurs.base_model.gguf_import)."""
+    from secateurs.base_model.gguf_import import import_gguf
 
     out = tmp_path_factory.mktemp("smollm2") / "base"
     import_gguf(smollm2_gguf, out)

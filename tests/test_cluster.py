@@ -1,4 +1,4 @@
-"""secateurs.cluster: rule resources, and the sbatch line snakemake-executor-plugin-slurm makes of them.
+"""secateurs.workflow.cluster: rule resources, and the sbatch line snakemake-executor-plugin-slurm makes of them.
 
 The sbatch lines come from the installed plugin's own functions (`get_submit_command`,
 `set_gres_string`), given a job that carries only what they read: its resources and
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from secateurs.cluster import rule_resources, training_resources
-from secateurs.config import _check_training_gpus
+from secateurs.workflow.cluster import rule_resources, training_resources
+from secateurs.train.checks import check_training_gpus
 from secateurs.train.launch import multi_node
 from secateurs.train.stage import launch_command
 
@@ -109,7 +109,7 @@ def test_several_nodes_outside_slurm_say_so(monkeypatch):
 
 
 def test_idle_gpus_are_a_config_error():
-    problems = _check_training_gpus(config(resources={"heal": {"gpu": 8}}))
+    problems = check_training_gpus(config(resources={"heal": {"gpu": 8}}))
     assert len(problems) == 1
     assert "resources.heal.gpu` = 8" in problems[0] and "heal.num_processes: 8" in problems[0]
-    assert _check_training_gpus(config({"num_processes": 8}, {"heal": {"gpu": 8}})) == []
+    assert check_training_gpus(config({"num_processes": 8}, {"heal": {"gpu": 8}})) == []

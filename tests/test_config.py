@@ -129,7 +129,7 @@ def test_one_value_overrides_from_the_command_line(tmp_path):
 
 
 def test_an_existing_local_path_is_never_a_hub_id(tmp_path):
-    from secateurs.config import looks_local
+    from secateurs.locations import looks_local
 
     (tmp_path / "models" / "tiny").mkdir(parents=True)
     assert looks_local("models/tiny", tmp_path)  # the shape of a hub id, but it exists

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_imported_model_matches_the_gguf_logit_for_logit(smollm2_gguf, smollm2_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from secateurs.gguf_import import load_dequantized
+    from secateurs.base_model.gguf_import import load_dequantized
 
     imported = AutoModelForCausalLM.from_pretrained(smollm2_dir, use_safetensors=True).eval()
     original, _ = load_dequantized(smollm2_gguf)
@@ -28,7 +28,7 @@ def test_imported_model_matches_the_gguf_logit_for_logit(smollm2_gguf, smollm2_d
 
 
 def test_import_records_its_source_and_keeps_chat_files(smollm2_gguf, smollm2_dir):
-    from secateurs.gguf_import import SOURCE_FILE, sha256
+    from secateurs.base_model.gguf_import import SOURCE_FILE, sha256
 
     record = json.loads((smollm2_dir / SOURCE_FILE).read_text())
     assert record["sha256"] == sha256(smollm2_gguf)
@@ -51,7 +51,8 @@ def test_smollm2_documents_are_separated_by_endoftext(smollm2_dir, tmp_path):
     frame = framing(tokenizer)
     assert (frame.separator_token, frame.start_token) == ("<|endoftext|>", "<|endoftext|>")
     write_parquet([{"text": "One document."}, {"text": "Another one."}], tmp_path / "t.parquet")
-    meta = tokenize_and_pack(tmp_path / "t.parquet", smollm2_dir, tmp_path / "packed", seq_len=8)
+    meta = tokenize_and_pack(tmp_path / "t.parquet", smollm2_dir, tmp_path / "packed", seq_len=8,
+                             threads=1)
     assert meta["separator_token"] == "<|endoftext|>" and meta["eos_token_id"] == 0
     import pyarrow.parquet as pq
 

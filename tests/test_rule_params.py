@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from snakemake.iocontainers import Params
 
-from secateurs.rule_params import flat_settings, settings_of, tracked, tracked_per
+from secateurs.workflow.params import flat_settings, settings_of, tracked, tracked_per
 
 HEAL = {"learning_rate": 1e-3, "lora": {"r": 16, "target_modules": ["q_proj", "v_proj"]},
         "distill": {"enabled": False, "temperature": 1.0}, "deepspeed": None, "data": {}}

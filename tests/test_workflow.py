@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from secateurs.workflow import package_code_digest
+from secateurs.workflow.code import package_code_digest
 from workflow import REPO
 
 
@@ -50,7 +50,7 @@ def test_the_logging_glue_does_not_count(tmp_path):
     root = _copy(tmp_path)
     script = root / "scripts" / "mix.py"
     before = package_code_digest(script, root)
-    glue = root / "secateurs" / "workflow.py"
+    glue = root / "secateurs" / "workflow" / "log.py"
     glue.write_text(glue.read_text() + "\nCHANGED = 1\n")
     assert package_code_digest(script, root) == before
 
@@ -63,7 +63,7 @@ def test_progress_reaches_the_terminal_while_the_rest_goes_to_the_log(tmp_path):
 
     log = tmp_path / "logs" / "job.log"
     code = ("import types, sys\n"
-            "from secateurs.workflow import progress, rule_log\n"
+            "from secateurs.workflow.log import progress, rule_log\n"
             f"job = types.SimpleNamespace(log=[{str(log)!r}], rule='heal')\n"
             "with rule_log(job):\n"
             "    print('detail for the log'); print('more', file=sys.stderr)\n"

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from secateurs.chatml import CHATML_TEMPLATE
 from secateurs.io import atomic_output, write_json
 
 log = logging.getLogger(__name__)
@@ -619,8 +620,6 @@ def _token_counter(tokenizer_dir):
         raise ChatSourceError("max_length needs tokenizer_dir: lengths are counted in tokens "
                               "of the chat template")
     from transformers import AutoTokenizer
-
-    from secateurs.train.chatml import CHATML_TEMPLATE
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     template = tokenizer.chat_template or CHATML_TEMPLATE

@@ -45,7 +45,7 @@ LAST_ROW_POLICIES = ("pad", "drop")
 
 
 def tokenize_and_pack(train_parquet: str | os.PathLike, tokenizer_dir: str | os.PathLike,
-                      out_dir: str | os.PathLike, *, seq_len: int, threads: int = 1,
+                      out_dir: str | os.PathLike, *, seq_len: int, threads: int,
                       batch_size: int = 1000, last_row: str = "pad",
                       text_column: str = "text") -> dict:
     """Tokenize `train_parquet`'s `text` column and write packed rows of `seq_len` tokens.

@@ -8,7 +8,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from secateurs.chatml import CHATML_TEMPLATE, IM_END, IM_START
 from secateurs.io import atomic_output
 
 BOS, EOS, PAD = "<|startoftext|>", "<|endoftext|>", "<|pad|>"

@@ -22,7 +22,7 @@ difference is recorded here and in the README:
 - boolq: the original BoolQ dev file; `answer` (bool) becomes SuperGLUE's `label` (0/1).
 
 The demo's tasks (`demo_world_en`, `demo_world_zh`) are the project's own: multiple-choice
-questions about the demo's fictional world, written by `secateurs.demo.tasks`.
+questions about the demo's fictional world, written by `config/demo/generate/demo_tasks.py`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from typing import Iterable
 
 import yaml
 
-from secateurs.benchmark_sources import (CEVAL_PREFIX, CMMLU_PREFIX, DEMO_TASKS, DOCUMENTED,
-                                         MMLU_PREFIX, missing_files, source_files)
+from secateurs.evaluate.task_files import (CEVAL_PREFIX, CMMLU_PREFIX, DEMO_TASKS, DOCUMENTED,
+                                           MMLU_PREFIX, missing_files, source_files)
 
 
 class BenchmarkError(ValueError):
@@ -137,7 +137,7 @@ def _read(root: Path, rel: str) -> str:
 
 
 def convert(name: str, root: Path) -> dict[str, list[dict]]:
-    """{split: rows} of task `name` from the files under `root` (see benchmark_sources)."""
+    """{split: rows} of task `name` from the files under `root` (see secateurs.evaluate.task_files)."""
     src = source_files(name)
     files = {split: root / rel for split, rel in src.items()}
     if name == "hellaswag":
@@ -210,7 +210,7 @@ def demo_task_config(name: str) -> dict:
             "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                             {"metric": "acc_norm", "aggregation": "mean",
                              "higher_is_better": True}],
-            "metadata": {"version": 1.0, "source": "secateurs.demo.tasks"}}
+            "metadata": {"version": 1.0, "source": "config/demo/generate/demo_tasks.py"}}
 
 
 def write_task(name: str, benchmarks_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:

@@ -208,7 +208,7 @@ def windows_nll(model, windows: list[list[int]], *, batch_size: int = 8, pad_id:
     return result
 
 
-def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int = 256,
+def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int,
                batch_size: int = 8, desc: str = "nll") -> dict:
     """{"perplexity", "nll", "tokens", "bytes", "characters", "bits_per_byte",
     "bits_per_char"} of `texts` under `model` (see the module docstring)."""
@@ -376,9 +376,9 @@ def chat_prompt_ids(tokenizer, prompt: str, *, template: str | None = None,
 # ------------------------------------------------------------------------ entry point
 
 def evaluate_model(model_dir: str | os.PathLike, heldout: dict, out_json: str | os.PathLike, *,
-                   name: str | None = None, seq_len: int = 256, batch_size: int = 8,
+                   name: str | None = None, seq_len: int = 1024, batch_size: int = 8,
                    max_docs: int | None = None, prompts: Sequence[str] = (),
-                   chat_prompts: Sequence[str] = (), max_new_tokens: int = 48,
+                   chat_prompts: Sequence[str] = (), max_new_tokens: int = 64,
                    device: str = "auto", dtype: str = "float32", allow_pickle: bool = False,
                    trust_remote_code: bool = False, seed: int = 0, tasks: Sequence[dict] = (),
                    benchmarks_dir: str | os.PathLike | None = None,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from secateurs import settings
-from secateurs.benchmark_sources import source_files
+from secateurs.evaluate.task_files import source_files
 
 log = logging.getLogger(__name__)
 

@@ -27,17 +27,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 from pathlib import Path
 
+from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
 from secateurs.prune.layers import (detect_layer_prefix, num_layers, read_config, resolve_model_dir,
-                              source_name, split_layer_name, text_config)
+                                    source_name, split_layer_name, text_config)
+from secateurs.prune.mergekit import kept_ranges, mergekit_source, mergekit_yaml
+from secateurs.prune.shards import tensor_sources
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("bi", "block", "ppl", "measured", "greedy", "manual")
+STRATEGIES = settings.enum("prune.plan", "strategy")  # the schema's, in its order
 MEASURED = ("measured", "greedy")  # strategies that load the model and measure held-out loss
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 
@@ -77,8 +79,6 @@ def count_parameters(model_dir) -> dict:
 
 
 def _count_from_headers(model_dir: Path, config: dict, n_layers: int) -> dict:
-    from secateurs.prune.slicing import tensor_sources
-
     sources = tensor_sources(model_dir)
     prefix = detect_layer_prefix([s.name for s in sources], n_layers, str(model_dir))
     per_layer, non_layer = [0] * n_layers, 0
@@ -173,17 +173,6 @@ def keep_from_slices(slices, n_layers: int) -> list[int]:
     return keep
 
 
-def kept_ranges(keep: list[int]) -> list[list[int]]:
-    """Contiguous half-open ranges covering `keep`: [0,1,2,5,6] -> [[0,3],[5,7]]."""
-    ranges = []
-    for i in keep:
-        if ranges and ranges[-1][1] == i:
-            ranges[-1][1] = i + 1
-        else:
-            ranges.append([i, i + 1])
-    return ranges
-
-
 def choose_removal(strategy: str, scores: dict, n: int, candidates: range,
                    metric: str = "last_token") -> list[int]:
     if n > len(candidates):
@@ -230,22 +219,6 @@ def removal_for_budget(strategy, scores, counts, target: int, candidates,
 
 
 # --------------------------------------------------------------------------- outputs
-
-
-def mergekit_yaml(source_model: str, keep: list[int], *, dtype: str | None = None) -> str:
-    """mergekit passthrough config that builds the model with layers `keep`.
-
-    mergekit's `layer_range: [start, end]` is half-open (end excluded), so kept layers
-    [0..23] + [55..58] read as [0, 24] and [55, 59]. Strings are JSON-quoted (valid YAML).
-    """
-    lines = ["slices:"]
-    for start, end in kept_ranges(keep):
-        lines += ["  - sources:", f"      - model: {json.dumps(str(source_model))}",
-                  f"        layer_range: [{start}, {end}]"]
-    lines.append("merge_method: passthrough")
-    if dtype:
-        lines.append(f"dtype: {dtype}")
-    return "\n".join(lines) + "\n"
 
 
 def metric_label(strategy: str, metric: str | None) -> str | None:
@@ -328,18 +301,6 @@ def plan_pruning(scores_json, model_dir, out_json, out_yaml, *, strategy: str = 
     return plan
 
 
-def mergekit_source(model) -> str:
-    """The base model as the user gave it, for a recipe that must work on other machines.
-
-    A hub id stays as it is; a local directory becomes a path relative to the working
-    directory (where one runs mergekit), never an absolute path of this machine.
-    """
-    path = Path(str(model))
-    if not path.exists():
-        return str(model)
-    return os.path.relpath(os.path.abspath(path), os.getcwd())
-
-
 def display_name(source: str) -> str:
     """A model's name for titles: the hub id, or a local directory's name (never a path)."""
     path = Path(str(source))
@@ -368,12 +329,11 @@ def _measured(strategy, scores, counts, n_layers, n_remove, target_params, prote
     """The cut of `measured` or `greedy`, and the plan fields that explain it."""
     from secateurs.prune import measure as measuring
     from secateurs.prune.scoring import load_model
-    from secateurs.settings import complete
 
     if not heldout:
         raise PlanError(f"strategy {strategy} measures held-out loss: give heldout "
                         "({lang: parquet}, the mix's heldout_<lang>.parquet files)")
-    measure = complete("prune.plan.measure", measure)
+    measure = settings.complete("prune.plan.measure", measure)
     n_remove = _size(n_remove, target_params, n_layers)
     removable = candidate_layers(n_layers, protect_first, protect_last)
     model, tokenizer = load_model(model_dir, dtype=measure["dtype"], device=measure["device"],

@@ -542,7 +542,7 @@ def load_model(model_dir, *, dtype="float32", device="auto", allow_pickle=False,
 
 
 def score_layers(model_dir, calibration_parquet, out_json, out_csv, out_png, *,
-                 num_samples: int = 64, seq_len: int = 256, batch_size: int = 4,
+                 num_samples: int = 256, seq_len: int = 1024, batch_size: int = 4,
                  max_block: int | None = None, dtype: str = "float32", device: str = "auto",
                  allow_pickle: bool = False, trust_remote_code: bool = False,
                  progress: bool = True, ppl: bool = False, ppl_block_sizes=None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from secateurs.locations import looks_local
+
 NEEDS_PERPLEXITY = ("ppl", "measured")
 
 
@@ -38,8 +40,6 @@ def heldout_files(mix_dir: str | os.PathLike) -> dict[str, Path]:
 
 def model_name(source: str) -> str:
     """The base model's name for titles: the demo, a hub id, or a directory's name."""
-    from secateurs.config import looks_local
-
     if source == "demo":
         return "demo base model"
     return Path(source).name if looks_local(source) else source

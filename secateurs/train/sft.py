@@ -5,7 +5,7 @@ Pruned Yi's second stage fine-tunes the healed model on SlimOrca in ChatML; AEZA
 packing, no loss on inputs) is the same stage with another config. Formatting goes through
 the tokenizer's chat template; trl 1.16 computes `assistant_masks` from the template's
 `{% generation %}` markers (it refuses a template without them), so a template without
-markers is replaced by `secateurs.train.chatml.CHATML_TEMPLATE`, whose marker also covers the
+markers is replaced by `secateurs.chatml.CHATML_TEMPLATE`, whose marker also covers the
 `<|im_end|>` that ends each answer (the model must learn to stop). When the tokenizer lacks
 `<|im_start|>`/`<|im_end|>` they are added and the embeddings resized; the chat model's
 generation config stops at `<|im_end|>`.
@@ -27,7 +27,7 @@ from transformers import AutoTokenizer
 
 from secateurs.train import stage as T
 from secateurs.data.chat import read_chat_jsonl
-from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from secateurs.chatml import CHATML_TEMPLATE, IM_END, IM_START
 from secateurs import settings
 from secateurs.train.templates import apply_prompt_format, end_of_turn_ids
 from secateurs.io import read_json, write_json

@@ -34,7 +34,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from secateurs import settings
 from secateurs.io import atomic_output, read_json, write_json
-from secateurs.workflow import progress
+from secateurs.workflow.log import progress
 
 log = logging.getLogger(__name__)
 

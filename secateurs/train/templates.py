@@ -3,7 +3,7 @@
 `chat.prompt_format` picks one:
 
 - `chatml` (default): `<|im_start|>{role}\\n{content}<|im_end|>\\n` (Yi, Qwen, AEZAKMI);
-  the tokens are added when the base tokenizer lacks them (secateurs.train.chatml).
+  the tokens are added when the base tokenizer lacks them (secateurs.chatml).
 - `base`: the base model's own chat template, used as it is. trl 1.16 computes the
   assistant-only loss mask from `{% generation %}` markers and refuses a template without
   them, so a template without markers is refused here, before any training step, with the fix.
@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from secateurs.train.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from secateurs.chatml import CHATML_TEMPLATE, IM_END, IM_START
 
 log = logging.getLogger(__name__)
 

@@ -200,7 +200,7 @@ def test_tool_call_labels_cover_calls_and_answers_only(tmp_path, tiny_llama_dir)
     """The chat stage's own mechanism (trl's assistant_only_loss on CHATML_TEMPLATE's
     generation markers): the labelled spans decode to the call and the answers, never to
     the tool list, the user or the tool's result."""
-    from secateurs.train.chatml import IM_END
+    from secateurs.chatml import IM_END
     from secateurs.train.sft import build_sft_trainer
 
     source = tmp_path / "glaive.json"

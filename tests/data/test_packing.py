@@ -37,7 +37,7 @@ def _expected_stream(tokenizer_dir):
 
 def test_rows_are_the_document_stream_with_eos(train_parquet, tiny_tokenizer_dir, tmp_path):
     tok, docs = _expected_stream(tiny_tokenizer_dir)
-    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "packed", seq_len=16)
+    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "packed", seq_len=16, threads=1)
     table = pq.read_table(tmp_path / "packed" / "train.parquet")
     ids = table.column("input_ids").to_pylist()
     assert all(len(r) == 16 for r in ids)
@@ -57,7 +57,7 @@ def test_rows_are_the_document_stream_with_eos(train_parquet, tiny_tokenizer_dir
 
 def test_position_ids_restart_at_documents_and_rows(train_parquet, tiny_tokenizer_dir, tmp_path):
     _, docs = _expected_stream(tiny_tokenizer_dir)
-    tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "packed", seq_len=16)
+    tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "packed", seq_len=16, threads=1)
     table = pq.read_table(tmp_path / "packed" / "train.parquet")
     positions = np.array(table.column("position_ids").to_pylist())
     # Expected: position within its document, restarted at each row start; padding is its
@@ -78,7 +78,7 @@ def test_position_ids_restart_at_documents_and_rows(train_parquet, tiny_tokenize
 def test_drop_last_row_reports_dropped_tokens(train_parquet, tiny_tokenizer_dir, tmp_path):
     _, docs = _expected_stream(tiny_tokenizer_dir)
     total = sum(len(d) for d in docs)
-    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=16,
+    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=16, threads=1,
                              last_row="drop")
     assert meta["num_sequences"] == total // 16
     assert meta["dropped_tokens"] == total % 16 and meta["padding_tokens"] == 0
@@ -86,7 +86,7 @@ def test_drop_last_row_reports_dropped_tokens(train_parquet, tiny_tokenizer_dir,
 
 
 def test_same_output_for_any_threads_and_batch_size(train_parquet, tiny_tokenizer_dir, tmp_path):
-    tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "a", seq_len=8)
+    tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "a", seq_len=8, threads=1)
     tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "b", seq_len=8,
                       threads=2, batch_size=2)
     a = pq.read_table(tmp_path / "a" / "train.parquet")
@@ -96,7 +96,7 @@ def test_same_output_for_any_threads_and_batch_size(train_parquet, tiny_tokenize
 
 
 def test_load_packed_gives_a_dataset(train_parquet, tiny_tokenizer_dir, tmp_path):
-    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=12)
+    meta = tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=12, threads=1)
     expected = pq.read_table(tmp_path / "p" / "train.parquet").to_pylist()
     mapped = load_packed(tmp_path / "p", cache_dir=tmp_path / "hf-cache")
     in_memory = load_packed(tmp_path / "p", in_memory=True)
@@ -109,11 +109,11 @@ def test_load_packed_gives_a_dataset(train_parquet, tiny_tokenizer_dir, tmp_path
 
 def test_bad_inputs_raise_clear_errors(train_parquet, tiny_tokenizer_dir, tmp_path):
     with pytest.raises(ValueError, match="seq_len"):
-        tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=1)
+        tokenize_and_pack(train_parquet, tiny_tokenizer_dir, tmp_path / "p", seq_len=1, threads=1)
     bad = tmp_path / "bad.parquet"
     write_parquet([{"body": "x"}], bad)
     with pytest.raises(ValueError, match="no column 'text'"):
-        tokenize_and_pack(bad, tiny_tokenizer_dir, tmp_path / "p", seq_len=8)
+        tokenize_and_pack(bad, tiny_tokenizer_dir, tmp_path / "p", seq_len=8, threads=1)
     assert not (tmp_path / "p").exists()  # nothing half-written
     with pytest.raises(FileNotFoundError, match="tokenize_and_pack"):
         load_packed(tmp_path / "p")
@@ -158,7 +158,8 @@ def test_tokenizer_special_tokens_kept_and_eos_not_doubled(train_parquet, bos_eo
                                                            tmp_path):
     tok = AutoTokenizer.from_pretrained(str(bos_eos_tokenizer_dir))
     assert tok("a")["input_ids"][-1] == tok.eos_token_id  # the fixture's premise
-    meta = tokenize_and_pack(train_parquet, bos_eos_tokenizer_dir, tmp_path / "p", seq_len=16)
+    meta = tokenize_and_pack(train_parquet, bos_eos_tokenizer_dir, tmp_path / "p", seq_len=16,
+                             threads=1)
     stream = [t for r in pq.read_table(tmp_path / "p" / "train.parquet")
               .column("input_ids").to_pylist() for t in r][:meta["num_document_tokens"]]
     expected = [t for d in DOCS if d for t in tok(d)["input_ids"]]

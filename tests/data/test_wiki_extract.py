@@ -32,7 +32,7 @@ def rows(path):
 
 def run(tmp_path, dump, **kw):
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
-    result = extract_dump(dump, out, stats, progress=False, **kw)
+    result = extract_dump(dump, out, stats, progress=False, **{"threads": 1, **kw})
     assert json.loads(stats.read_text()) == result
     return rows(out), result
 
@@ -164,7 +164,7 @@ def test_truncated_dump_read_by_the_threaded_reader(tmp_path):
 
 def test_progress_bar_counts_pages_and_megabytes(tmp_path, capsys):
     dump = write_dump(PAGES * 20, tmp_path / "d.xml.bz2")
-    extract_dump(dump, tmp_path / "o.parquet", tmp_path / "s.json", progress=True)
+    extract_dump(dump, tmp_path / "o.parquet", tmp_path / "s.json", threads=1, progress=True)
     err = capsys.readouterr().err
     assert "MB" in err and "pages=160" in err and "kept=40" in err
 

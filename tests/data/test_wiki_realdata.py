@@ -23,7 +23,8 @@ DUMPS = [GENSIM, SMALLWIKI,
 
 def extract(real_data, tmp_path, name, **kw):
     out = tmp_path / "out.parquet"
-    stats = extract_dump(real_data / name, out, tmp_path / "stats.json", progress=False, **kw)
+    stats = extract_dump(real_data / name, out, tmp_path / "stats.json", progress=False,
+                         **{"threads": 1, **kw})
     return pq.read_table(out).to_pylist(), stats
 
 
@@ -113,7 +114,7 @@ def test_gensim_dump_truncated_copy_fails_cleanly(real_data, tmp_path):
     cut = tmp_path / "cut.xml.bz2"
     cut.write_bytes((real_data / GENSIM).read_bytes()[:400_000])
     with pytest.raises(DumpError, match="cut.xml.bz2"):
-        extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", progress=False)
+        extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", threads=1, progress=False)
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -160,9 +161,9 @@ def test_gensim_dump_truncated_copy_keeps_complete_pages_when_accepted(real_data
     cut = tmp_path / "cut.xml.bz2"
     cut.write_bytes((real_data / GENSIM).read_bytes()[:400_000])
     with pytest.raises(DumpError, match=r"after (\d+) complete pages.*accept_unterminated") as err:
-        extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", progress=False)
+        extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", threads=1, progress=False)
     pages = int(re.search(r"after (\d+) complete pages", str(err.value)).group(1))
-    stats = extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", progress=False,
+    stats = extract_dump(cut, tmp_path / "o.parquet", tmp_path / "s.json", threads=1, progress=False,
                          accept_unterminated=True)
     assert stats["pages_seen"] == stats["unterminated"]["pages"] == pages > 0
     assert pq.read_table(tmp_path / "o.parquet").num_rows == stats["pages_kept"] > 0

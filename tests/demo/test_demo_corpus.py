@@ -6,6 +6,7 @@ import bz2
 import gzip
 import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,11 +14,15 @@ import mwparserfromhell
 import opencc
 import pytest
 
-from secateurs.demo import corpus
-from secateurs.demo.corpus_chat import slimorca_rows
-from secateurs.demo.corpus_en import estimate_tokens
-from secateurs.demo.corpus_world import TextRandom, build_world
-from secateurs.demo.corpus_zh import sha1_base36
+# The generator of the shipped inputs is a repository tool (config/demo/generate/), not part
+# of the installed package; its modules import each other by plain name, as when its script runs.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "config" / "demo" / "generate"))
+
+import demo_corpus as corpus  # noqa: E402
+from demo_chat import slimorca_rows  # noqa: E402
+from demo_en import estimate_tokens  # noqa: E402
+from demo_world import TextRandom, build_world  # noqa: E402
+from demo_zh import sha1_base36  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 NS = "{http://www.mediawiki.org/xml/export-0.11/}"
@@ -52,7 +57,7 @@ def _jsonl(name: str) -> list[dict]:
 def test_shipped_files_exist_and_are_small():
     for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA, *corpus.TASKS.values(),
                  corpus.SHA256SUMS, "README.md"):
-        assert (DEMO / name).is_file(), f"{name} missing: run python -m secateurs.demo.corpus config/demo"
+        assert (DEMO / name).is_file(), f"{name} missing: run python config/demo/generate/demo_corpus.py config/demo"
     for name in (corpus.ZHWIKI, corpus.COSMOPEDIA, corpus.SLIMORCA):
         assert (DEMO / name).stat().st_size < 2_200_000
 
@@ -69,7 +74,7 @@ def test_regenerating_gives_the_shipped_content(regenerated):
         path = regenerated[key]
         assert _payload(path) == _payload(DEMO / path.name), (
             f"{path.name} differs from the generator's output: "
-            "run python -m secateurs.demo.corpus config/demo")
+            "run python config/demo/generate/demo_corpus.py config/demo")
 
 
 def test_regenerating_gives_the_shipped_bytes(regenerated):

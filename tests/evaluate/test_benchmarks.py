@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from secateurs.benchmark_sources import missing_files, source_files
+from secateurs.evaluate.task_files import missing_files, source_files
 from secateurs.evaluate.benchmarks import (BenchmarkError, lm_eval_tasks_dir, upstream_yaml,
                                            write_task, write_tasks)
 from secateurs.evaluate.lmeval import go_offline

@@ -9,8 +9,8 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM
 
-from secateurs.prune.plan import (PlanError, count_parameters, kept_ranges, parse_param_count,
-                            plan_pruning)
+from secateurs.prune.mergekit import kept_ranges
+from secateurs.prune.plan import PlanError, count_parameters, parse_param_count, plan_pruning
 from secateurs.prune.slicing import slice_model
 
 # Six layers; BI lowest at 4 then 1; the best 2-block by distance starts at 2.

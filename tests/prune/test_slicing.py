@@ -12,7 +12,8 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from secateurs.prune.layers import ModelDirError
-from secateurs.prune.slicing import parse_size, read_safetensors_header, slice_model
+from secateurs.prune.shards import parse_size, read_safetensors_header
+from secateurs.prune.slicing import slice_model
 
 
 def delete_in_memory(model, container: str, keep: list[int]):

@@ -91,7 +91,7 @@ def test_sliced_model_equals_layers_deleted_in_memory(real_run):
 
 
 def test_base_came_from_the_gguf_and_report_has_recovery(real_run, smollm2_gguf):
-    from secateurs.gguf_import import SOURCE_FILE, sha256
+    from secateurs.base_model.gguf_import import SOURCE_FILE, sha256
 
     results = real_run / "results"
     record = json.loads((results / "models" / "base" / SOURCE_FILE).read_text())

@@ -110,7 +110,7 @@ def test_change_reruns_exactly_its_dependents(demo_run, tmp_path, case):
 def test_dry_run_names_the_changed_setting_not_the_whole_section(demo_run, tmp_path):
     """The reason a dry run gives for rerunning heal names the one changed setting, before
     and after, and none of heal's thirty others (one param per setting,
-    secateurs/rule_params.py)."""
+    secateurs/workflow/params.py)."""
     layered = tmp_path / "change.yaml"
     layered.write_text(yaml.safe_dump({"heal": {"learning_rate": 5.0e-4}}))
     result = snakemake(demo_run, "--dry-run", configfiles=(QUICK, layered))

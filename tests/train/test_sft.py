@@ -11,7 +11,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerFast
 
-from secateurs.train.chatml import IM_END, IM_START
+from secateurs.chatml import IM_END, IM_START
 from secateurs.train.sft import build_sft_trainer, chat_sft, ensure_chatml
 from train_helpers import labelled_spans
 

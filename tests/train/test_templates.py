@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from secateurs.train.chatml import CHATML_TEMPLATE, IM_END
+from secateurs.chatml import CHATML_TEMPLATE, IM_END
 from secateurs.train.sft import build_sft_trainer
 from secateurs.train.templates import (YAYI_END, YAYI_SYSTEM, YAYI_TEMPLATE, PromptFormatError,
                                        apply_prompt_format, chat_template_for, end_of_turn_ids)

@@ -233,7 +233,7 @@ def _header_siteinfo(header: bytes) -> dict | None:
     return None
 
 
-def extract_dump(dump_path, out_parquet, stats_json, *, language=None, threads=1,
+def extract_dump(dump_path, out_parquet, stats_json, *, threads: int, language=None,
                  keep_headings=False, keep_math=False, keep_code=False,
                  variant="zh-hans", progress=True, index=None,
                  accept_unterminated=False) -> dict:

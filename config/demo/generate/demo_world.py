@@ -189,7 +189,7 @@ class Town:
     people: list = field(default_factory=list)
     inventions: list = field(default_factory=list)
     railways: list = field(default_factory=list)
-    landmark_size: tuple = (0, 0)   # two sizes the landmark's description uses (see corpus_zh)
+    landmark_size: tuple = (0, 0)   # two sizes the landmark's description uses (see demo_zh)
     districts: list = field(default_factory=list)  # (zh, en) subdivisions
 
     @property

@@ -2,13 +2,14 @@
 
 The `evaluate` stage runs lm-evaluation-harness tasks from local copies (no network at run
 time). This module only says, for a task name, which files under `evaluate.benchmarks_dir`
-it needs, so the configuration check (`secateurs.config`, below the stages) can refuse a
+it needs, so the stage's configuration check (`secateurs.evaluate.checks`) can refuse a
 task that cannot run before any job starts, and `secateurs.evaluate.benchmarks` (which
-converts those files and writes the task YAMLs) reads the same table.
+converts those files and writes the task YAMLs) reads the same table. It imports
+nothing heavy: the config check runs at every Snakemake start.
 
 The layout is that of `../shared/real-data/benchmarks/` (see its README.md): each file
 under the `owner+repository` folder it was copied from. The demo's own tasks live in
-`config/demo/` (written by `python -m secateurs.demo.corpus config/demo`).
+`config/demo/` (written by `config/demo/generate/demo_corpus.py`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The ChatML conversation format, shared by the demo tokenizer and the chat stage.
+"""The ChatML conversation format, shared by the chat data, the chat stage, evaluation
+and the demo tokenizer (a bottom module: each of them imports it down).
 
 ChatML (used by Yi, Qwen and the AEZAKMI recipe) wraps every turn as
 `<|im_start|>{role}\\n{content}<|im_end|>\\n`. The template below marks assistant text with

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 
-from secateurs.demo.corpus_world import (Invention, Mountain, Person, Province, Railway,
+from demo_world import (Invention, Mountain, Person, Province, Railway,
                                          Town, World, a_an, climate_of, direction,
                                          distance_km, pick)
 

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from secateurs.demo.corpus_world import (Invention, pick, Mountain, Person, Province, Railway, River,
+from demo_world import (Invention, pick, Mountain, Person, Province, Railway, River,
                                          Town, World, climate_of, direction, distance_km,
                                          monthly_temps)
 

@@ -1,16 +1,20 @@
 """Write the embedded demo's input files (three corpora and its benchmark tasks) from one seed.
 
 The demo runs with no network, so its inputs ship in `config/demo/`, and nothing in them is
-copied from anywhere: `corpus_world` draws a fictional country, `corpus_zh` writes its
-Chinese Wikipedia (a zhwiki-style XML dump, traditional script), `corpus_en` its
-Cosmopedia (English synthetic textbooks) and `corpus_chat` its SlimOrca (ShareGPT
+copied from anywhere: `demo_world` draws a fictional country, `demo_zh` writes its
+Chinese Wikipedia (a zhwiki-style XML dump, traditional script), `demo_en` its
+Cosmopedia (English synthetic textbooks) and `demo_chat` its SlimOrca (ShareGPT
 conversations). The files stand where the real recipe's hub datasets stand, in the same
 formats, so the workflow's readers run on them unchanged.
 
 Same seed, same bytes: the world and each text come from seeded generators, bz2 has no
 timestamp, and gzip is written with mtime=0 and no file name. Regenerate with
 
-    python -m secateurs.demo.corpus config/demo
+    .venv/bin/python config/demo/generate/demo_corpus.py config/demo
+
+This folder is a tool of the repository, not part of the installed package: the workflow
+only reads the files it wrote. Its modules import each other by their plain names (the
+script's folder is first on sys.path; tests/demo/ puts it there for the tests).
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import os
 import sys
 from pathlib import Path
 
-from secateurs.demo.corpus_chat import slimorca_rows
-from secateurs.demo.corpus_en import cosmopedia_rows
-from secateurs.demo.corpus_world import TextRandom, build_world
-from secateurs.demo.corpus_zh import dump_xml, wiki_pages
-from secateurs.demo.tasks import jsonl_bytes, task_items
+from demo_chat import slimorca_rows
+from demo_en import cosmopedia_rows
+from demo_tasks import jsonl_bytes, task_items
+from demo_world import TextRandom, build_world
+from demo_zh import dump_xml, wiki_pages
+
 from secateurs.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -37,14 +42,14 @@ log = logging.getLogger(__name__)
 ZHWIKI = "zhwiki-demo-pages-articles.xml.bz2"
 COSMOPEDIA = "cosmopedia-demo.jsonl.gz"
 SLIMORCA = "slimorca-demo.jsonl.gz"
-TASKS = {"en": "demo-world-en.jsonl", "zh": "demo-world-zh.jsonl"}  # secateurs.benchmark_sources
+TASKS = {"en": "demo-world-en.jsonl", "zh": "demo-world-zh.jsonl"}  # secateurs.evaluate.task_files
 SHA256SUMS = "SHA256SUMS"
 
 
 def write_demo_inputs(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     """Generate the demo's zhwiki dump, Cosmopedia and SlimOrca files into `out_dir`.
 
-    Also writes the demo's benchmark tasks (`secateurs.demo.tasks`), one JSONL per language.
+    Also writes the demo's benchmark tasks (`demo_tasks`), one JSONL per language.
     Returns {"zhwiki", "cosmopedia", "slimorca", "tasks_en", "tasks_zh", "sha256sums"} ->
     paths written. A
     SHA256SUMS manifest (`sha256sum -c` format) is written beside them so a checkout can
@@ -97,7 +102,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or len(args) > 2:
-        print("usage: python -m secateurs.demo.corpus OUT_DIR [SEED]", file=sys.stderr)
+        print("usage: python config/demo/generate/demo_corpus.py OUT_DIR [SEED]", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     write_demo_inputs(args[0], seed=int(args[1]) if len(args) == 2 else 0)

@@ -1,61 +1,18 @@
-"""Glue between Snakemake rule scripts and the package: logging to the rule's log file.
-
-A rule script is three lines: open `rule_log(snakemake)`, call one package function with
-the rule's inputs, params and outputs. Everything a job prints, including C-level output
-of tokenizers and torch and tqdm progress bars, lands in the rule's `log:` file, and a
-failure leaves its traceback there.
+"""The package code a rule runs: the checkout on PYTHONPATH, and a digest of it that
+reruns a rule when its logic changes (rules/common.smk gives it as the `code` param).
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
 import hashlib
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
-
-_terminal: list = []  # the job's original stderr while rule_log redirects it
-
-
-def progress(line: str) -> None:
-    """One short progress line for the person at the terminal (not only the log file):
-    inside `rule_log`, to the stderr the job had before its redirection, else to stderr."""
-    stream = _terminal[-1] if _terminal else sys.stderr
-    try:
-        stream.write(line.rstrip("\n") + "\n")
-        stream.flush()
-    except (OSError, ValueError):  # a closed terminal must not fail a training job
-        pass
-
-
-@contextlib.contextmanager
-def rule_log(snakemake) -> Iterator[None]:
-    """Send stdout, stderr and logging of this job to `snakemake.log[0]`; `progress`
-    lines still reach the terminal."""
-    log_path = Path(snakemake.log[0])
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", buffering=1, encoding="utf-8") as log_file:
-        saved = os.dup(1), os.dup(2)
-        sys.stdout.flush(), sys.stderr.flush()
-        os.dup2(log_file.fileno(), 1)
-        os.dup2(log_file.fileno(), 2)
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        _terminal.append(os.fdopen(os.dup(saved[1]), "w", buffering=1, encoding="utf-8"))
-        try:
-            yield
-        except BaseException:
-            logging.getLogger("secateurs").exception("rule %s failed", snakemake.rule)
-            raise
-        finally:
-            _terminal.pop().close()
-            sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
+# Modules that only wire a job to its log file and terminal: they change no output, so
+# editing them reruns nothing.
+GLUE = (Path(__file__).with_name("log.py"),)
 
 
 def export_package_path(basedir: str | os.PathLike) -> None:
@@ -81,10 +38,10 @@ def package_code_digest(script: str | os.PathLike, basedir: str | os.PathLike) -
     """
     root = Path(basedir)
     digest = hashlib.sha256()
-    # this module only wires a job to its log and terminal: it changes no output
-    glue = Path(__file__).resolve().relative_to(Path(__file__).resolve().parents[1])
+    package_root = Path(__file__).resolve().parents[2]
+    glue = {path.resolve().relative_to(package_root) for path in GLUE}
     for path in sorted(_package_modules(Path(script), root)):
-        if path.relative_to(root) == glue:
+        if path.relative_to(root) in glue:
             continue
         digest.update(str(path.relative_to(root)).encode())
         digest.update(ast.dump(_without_docstrings(ast.parse(path.read_text()))).encode())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from secateurs.demo.corpus_world import Town, World, a_an, pick
+from demo_world import Town, World, a_an, pick
 
 SYSTEM_SHORT = [
     "You are an AI assistant that helps people find information. Give a short, correct answer.",

@@ -4,7 +4,7 @@ The demo's models never saw a standard benchmark's facts, so lm-eval's tasks wou
 them at chance and tell nothing. These tasks ask what the demo corpus does teach: in
 which province a town lies, on which river, where a person was born, what they did, where
 a mountain stands. The same facts are stated in the Chinese wiki and the English
-textbooks (`corpus_world`), so each language gets its own task: `demo_world_en` and
+textbooks (`demo_world`), so each language gets its own task: `demo_world_en` and
 `demo_world_zh` (Simplified script, as the model reads Chinese after the OpenCC step).
 
 Items are questions, a form the corpus never uses, so no item is training text
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 
-from secateurs.demo.corpus_world import World
+from demo_world import World
 
 ITEMS_PER_RELATION = 40
 
