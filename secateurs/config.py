@@ -477,7 +477,7 @@ def _check_gpu_only_settings(config: dict) -> list[str]:
     their rule would run here (no `resources.<rule>.gpu`) and this machine has no GPU.
 
     A rule given GPUs runs on a cluster node, whose GPUs cannot be seen from here; the
-    training stage checks again there (secateurs.train.stage.check_method/check_optimizer).
+    training stage checks again there (secateurs.train.models.check_method, secateurs.train.arguments.check_optimizer).
     """
     problems = []
     for rule, section in TRAINING_RULES.items():

@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from secateurs import settings
 from secateurs.train.sft import chat_sft
-from secateurs.train.stage import TrainingConfigError, training_arguments
+from secateurs.train.arguments import TrainingConfigError, training_arguments
 
 CONVERSATIONS = [[{"role": "user", "content": f"Question {i}?"},
                   {"role": "assistant", "content": f"Answer {i}."}] for i in range(4)]
@@ -65,3 +65,4 @@ def test_optimizer_by_name(tmp_path):
 def test_bitsandbytes_optimizer_refused_on_cpu(tmp_path):
     with pytest.raises(TrainingConfigError, match="adamw_bnb_8bit.*CUDA"):
         training_arguments(settings.complete("chat", cfg(optimizer="adamw_bnb_8bit")), tmp_path)
+
