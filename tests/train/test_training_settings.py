@@ -66,3 +66,14 @@ def test_bitsandbytes_optimizer_refused_on_cpu(tmp_path):
     with pytest.raises(TrainingConfigError, match="adamw_bnb_8bit.*CUDA"):
         training_arguments(settings.complete("chat", cfg(optimizer="adamw_bnb_8bit")), tmp_path)
 
+
+@pytest.mark.parametrize("key,value", [("lr_scheduler", "cosine_with_min_lr"), ("optimizer", "lion"),
+                                       ("method", "dora")])
+def test_values_the_schema_refuses_are_refused_here_too(key, value, tmp_path):
+    """The trainer's choices are the schema's (its one definition), so a library call cannot
+    run a value the workflow's validation refuses (cosine_with_min_lr slipped through once)."""
+    from secateurs.train.models import check_method
+
+    config = settings.complete("chat", cfg(**{key: value}))
+    with pytest.raises(TrainingConfigError, match=f"{key}={value!r}"):
+        check_method(config) if key == "method" else training_arguments(config, tmp_path)
