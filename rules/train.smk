@@ -37,7 +37,7 @@ rule heal:
     output:
         model=directory("results/models/healed"),
         train_log="results/train_logs/heal.csv",
-        train_summary="results/train_logs/heal.json",  # what ran (secateurs.train.stage.summary_path)
+        train_summary="results/train_logs/heal.json",  # what ran (secateurs.train.callbacks.summary_path)
         recovery="results/train_logs/heal_recovery.csv",
     params:
         **tracked(training=heal_training_settings()),
@@ -90,7 +90,7 @@ rule chat_sft:
     output:
         model=directory("results/models/chat"),
         train_log="results/train_logs/chat.csv",
-        train_summary="results/train_logs/chat.json",  # what ran (secateurs.train.stage.summary_path)
+        train_summary="results/train_logs/chat.json",  # what ran (secateurs.train.callbacks.summary_path)
     params:
         **tracked(training=without(training_settings("chat"), "data", "max_examples", "cleaning", "enabled")),
         checkpoints="results/checkpoints/chat",

@@ -12,7 +12,7 @@ import pytest
 from secateurs.workflow.cluster import rule_resources, training_resources
 from secateurs.train.checks import check_training_gpus
 from secateurs.train.launch import multi_node
-from secateurs.train.stage import launch_command
+from secateurs.train.launch import launch_command
 
 
 def config(heal=None, resources=None):

@@ -76,7 +76,7 @@ def test_progress_reaches_the_terminal_while_the_rest_goes_to_the_log(tmp_path):
 
 
 def test_progress_line():
-    from secateurs.train.stage import progress_line
+    from secateurs.train.callbacks import progress_line
 
     assert progress_line("heal", 30, 60, 61_440, 3.2144, 60.0, 20) == (
         "heal: step 30/60 (50%), 61,440 tokens, loss 3.214, ETA 1m30s")

@@ -50,7 +50,7 @@ def pretrain_demo_model(tokenizer_dir: str | os.PathLike, packed_dir: str | os.P
     from pathlib import Path
 
     from secateurs.train.heal import heal, heal_fingerprint
-    from secateurs.train.stage import checkpoint_dir_for
+    from secateurs.train.checkpoints import checkpoint_dir_for
 
     work = Path(out_dir).parent.parent / "demo"
     init_dir = work / "init"

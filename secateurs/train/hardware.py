@@ -14,7 +14,7 @@ Where the jobs run decides what is checked:
 - a cluster (`--profile profiles/slurm`): the nodes cannot be seen from here, so a
   GPU-only setting needs its rule to ask for GPUs (`resources.<rule>.gpu` or `gres`),
   and the training job checks CUDA and the packages again on its node when it starts
-  (secateurs.train.stage.check_method/check_optimizer).
+  (secateurs.train.models.check_method, secateurs.train.arguments.check_optimizer).
 
 A dry run (`snakemake -n`) runs no job and checks nothing here, so every recipe can be
 planned on any machine.

@@ -6,7 +6,7 @@ Wikipedia; Minitron distils from the unpruned parent instead (`secateurs.train.d
 function pretrains the demo's randomly initialised base model: nothing here assumes a
 pretrained start.
 
-Launch (one process, or many under torchrun; see `secateurs.train.stage.launch_command`)::
+Launch (one process, or many under torchrun; see `secateurs.train.launch.launch_command`)::
 
     python -m secateurs heal --model M --packed P --out O --checkpoint-dir C \
         --log-csv L --config heal.yaml
@@ -18,22 +18,34 @@ by passing position_ids without an attention mask (transformers builds a block-d
 causal mask from them for sdpa/eager, and flash-attention uses them as cu_seqlens), and
 the first token of each document is not a target: the token before it belongs to another
 document.
+
+The training loop is `secateurs.train.loop.run_training`, shared with chat fine-tuning;
+this module supplies what differs: the packed data and its token budget, the collator,
+the trainer factory (`_make_trainer`: plain, or distilling from a teacher) and the
+recovery curve.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from secateurs import settings
-from secateurs.io import read_json, write_json
-from secateurs.train import stage as T
+from secateurs.io import read_json
+from secateurs.train.arguments import (TrainingConfigError, steps_for_budget, tokens_per_step,
+                                       training_arguments)
+from secateurs.train.callbacks import TENSORBOARD_DIR, tensorboard_available
+from secateurs.train.checkpoints import describe_model_dir, run_fingerprint
 from secateurs.train.distill import DistillationTrainer
+from secateurs.train.loop import StageParts, run_training
+from secateurs.train.models import (apply_tokenizer_overrides, attention_implementation,
+                                    load_causal_lm, wrap_lora)
+from secateurs.train.processes import is_main_process, world_size
 from secateurs.train.teacher_logits import TeacherCache
 
 log = logging.getLogger(__name__)
@@ -50,7 +62,7 @@ def heal_config(config: dict) -> dict:
     """The `heal:` section with the schema's defaults filled in."""
     cfg = settings.complete("heal", config)
     if cfg["token_budget"] is None and not cfg["max_steps"]:
-        raise T.TrainingConfigError("heal config: give token_budget (tokens to train on) or max_steps")
+        raise TrainingConfigError("heal config: give token_budget (tokens to train on) or max_steps")
     return cfg
 
 
@@ -119,9 +131,9 @@ class CachedTeacherCollator(PackedCollator):
 
 
 def _load_student(model_dir, cfg: dict, bf16: bool):
-    model = T.load_causal_lm(model_dir, cfg, bf16=bf16)
+    model = load_causal_lm(model_dir, cfg, bf16=bf16)
     if cfg["method"] in ("lora", "qlora"):
-        model = T.wrap_lora(model, cfg)
+        model = wrap_lora(model, cfg)
     return model
 
 
@@ -129,24 +141,24 @@ def _load_teacher(teacher_dir, cfg: dict, bf16: bool):
     dtype = torch.bfloat16 if bf16 else torch.float32
     return AutoModelForCausalLM.from_pretrained(
         teacher_dir, use_safetensors=True, dtype=dtype,
-        attn_implementation=T.attention_implementation(cfg["attn_implementation"]))
+        attn_implementation=attention_implementation(cfg["attn_implementation"]))
 
 
-# ----------------------------------------------------------------------------- main
+# ----------------------------------------------------------------------------- the stage
 
 
 def heal_fingerprint(model_dir, packed_dir, config: dict, teacher_dir=None,
                      world_size: int | None = None, teacher_logits=None) -> dict:
-    """The run's identity (secateurs.train.stage.run_fingerprint) from its settings and inputs;
+    """The run's identity (secateurs.train.checkpoints.run_fingerprint) from its settings and inputs;
     `world_size` defaults to the processes the config asks for."""
     cfg = heal_config(config)
     world = world_size or cfg["num_processes"] * cfg["num_nodes"]
     mode = distill_mode(cfg)
-    return T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
-                                   "packed": read_json(Path(packed_dir) / "meta.json"),
-                                   "teacher": T.describe_model_dir(teacher_dir) if mode == "online" else None,
-                                   "teacher_cache": _cache_sha(teacher_logits) if mode == "cached" else None,
-                                   "world_size": world})
+    return run_fingerprint(cfg, {"model": describe_model_dir(model_dir),
+                                 "packed": read_json(Path(packed_dir) / "meta.json"),
+                                 "teacher": describe_model_dir(teacher_dir) if mode == "online" else None,
+                                 "teacher_cache": _cache_sha(teacher_logits) if mode == "cached" else None,
+                                 "world_size": world})
 
 
 def distill_mode(cfg: dict) -> str | None:
@@ -165,99 +177,90 @@ def heal(model_dir, packed_dir, out_dir, *, checkpoint_dir, log_csv, config: dic
     """Continue pretraining `model_dir` on `packed_dir` for config's token budget; write out_dir.
 
     Resumes from the last complete checkpoint in `checkpoint_dir` when its config matches.
-    Returns a summary dict (also the last row of the CSV in `log_csv`). With `heldout`
+    Returns a summary dict (also written beside the CSV in `log_csv`). With `heldout`
     ({language: held-out parquet}) and `recovery_csv`, the recovery curve
     (secateurs.train.recovery) is measured at `recovery.milestones` points and written there.
     Distillation reads the teacher from `teacher_dir` (online) or its cached top-k from
     `teacher_logits` (cached; `teacher_dir`, when given, is checked against the cache).
+    The loop itself is `secateurs.train.loop.run_training`; this supplies healing's parts.
     """
-    started = time.perf_counter()
-    cfg = heal_config(config)
-    T.check_method(cfg)
-    mode = distill_mode(cfg)
-    distill = mode is not None
-    if mode == "online" and not teacher_dir:
-        raise T.TrainingConfigError("heal config distill.mode is online but no teacher_dir was "
-                                    "given: pass the unpruned model directory")
+    prepare = partial(_healing_parts, model_dir=model_dir, packed_dir=packed_dir, out_dir=out_dir,
+                      checkpoint_dir=checkpoint_dir, teacher_dir=teacher_dir, heldout=heldout,
+                      recovery_csv=recovery_csv, teacher_logits=teacher_logits)
+    return run_training(config, read_settings=heal_config, prepare=prepare, model_dir=model_dir,
+                        out_dir=out_dir, checkpoint_dir=checkpoint_dir, log_csv=log_csv)
 
-    # ---- data
+
+def _healing_parts(cfg: dict, *, model_dir, packed_dir, out_dir, checkpoint_dir, teacher_dir,
+                   heldout, recovery_csv, teacher_logits=None) -> StageParts:
+    """Healing's data, tokenizer, identity and trainer factory (no model loaded here)."""
+    mode = distill_mode(cfg)
+    if mode == "online" and not teacher_dir:
+        raise TrainingConfigError("heal config distill.mode is online but no teacher_dir was "
+                                  "given: pass the unpruned model directory")
     dataset, meta = load_packed_dataset(packed_dir)
     cache = _open_cache(teacher_logits, packed_dir, teacher_dir, cfg) if mode == "cached" else None
     if cache is not None:
         dataset = dataset.add_column("row", list(range(len(dataset))))
     seq_len = int(meta["seq_len"])
-    per_step = T.tokens_per_step(batch_size=cfg["batch_size"], seq_len=seq_len,
-                                 gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
-                                 num_processes=T.world_size())
+    per_step = tokens_per_step(batch_size=cfg["batch_size"], seq_len=seq_len,
+                               gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+                               num_processes=world_size())
     max_steps = (int(cfg["max_steps"]) if cfg["max_steps"] else
-                 T.steps_for_budget(cfg["token_budget"], batch_size=cfg["batch_size"], seq_len=seq_len,
-                                    gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
-                                    num_processes=T.world_size()))
-    if len(dataset) < cfg["batch_size"] * T.world_size():
+                 steps_for_budget(cfg["token_budget"], batch_size=cfg["batch_size"], seq_len=seq_len,
+                                  gradient_accumulation_steps=cfg["gradient_accumulation_steps"],
+                                  num_processes=world_size()))
+    if len(dataset) < cfg["batch_size"] * world_size():
         raise ValueError(f"{packed_dir} holds {len(dataset)} sequences, fewer than one batch "
-                         f"({cfg['batch_size']} x {T.world_size()} processes): lower batch_size")
+                         f"({cfg['batch_size']} x {world_size()} processes): lower batch_size")
     epochs = max_steps * per_step / max(1, len(dataset) * seq_len)
     if epochs > 1:
         log.warning("token budget %d is %.2f passes over %s (%d tokens): data repeats",
                     max_steps * per_step, epochs, packed_dir, len(dataset) * seq_len)
-
-    # ---- resume
-    fingerprint = heal_fingerprint(model_dir, packed_dir, cfg, teacher_dir, T.world_size(),
-                                   teacher_logits)
-    resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
-    resume = T.agree_on_resume(resume)
-    csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"],
-                                           label=Path(out_dir).name)  # "healed"; demo: "base"
-
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    T.apply_tokenizer_overrides(tokenizer, cfg)
-    recovery = _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir,
-                                  max_steps, seq_len, T.checkpoint_step(resume))
-    callbacks += [recovery] if recovery else []
-    staging = Path(checkpoint_dir) / "final-staging"
-    if T.is_finished_checkpoint(resume):
-        # ---- already finished (killed after the last checkpoint): publish it as is
-        state = read_json(Path(resume) / "trainer_state.json")
-        tokens_seen, train_loss, steps = int(state.get("num_input_tokens_seen", 0)), None, state["global_step"]
-        if T.is_main_process():
-            T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg))
-    else:
-        trainer = _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, callbacks,
-                                teacher_dir if mode == "online" else None, cache)
-        # ---- train
-        result = trainer.train(resume_from_checkpoint=resume)
-        T.check_finished(trainer)
-        # ---- save
-        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
-                       config_overrides=T.config_overrides(cfg))
-        tokens_seen, train_loss = int(trainer.state.num_input_tokens_seen), float(result.training_loss)
-        steps = trainer.state.global_step
-    summary = {
-        "method": cfg["method"], "distill": distill, "distill_mode": mode,
-        "teacher_cache": _cache_summary(cache), "steps": steps,
-        "max_steps": max_steps, "tokens_seen": tokens_seen,
-        "tokens_per_step": per_step, "seq_len": seq_len, "epochs": round(epochs, 4),
-        "train_loss": T.loss_over_all_steps(csv_cb.rows, steps, T.checkpoint_step(resume),
-                                            train_loss),
-        "run_loss": train_loss,
-        "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
-        "resumed_from_step": T.checkpoint_step(resume), "seconds": round(time.perf_counter() - started, 2),
-        "recovery_seconds": round(recovery.seconds, 2) if recovery else None,
-        "tensorboard_dir": (str(Path(checkpoint_dir) / T.TENSORBOARD_DIR)
-                            if T.tensorboard_available() else None),
-    }
-    if T.is_main_process():
-        csv_cb.publish(log_csv, summary)
-        if recovery:
-            recovery.publish(recovery_csv)
-            log.info("recovery curve: %.1f s of %.1f s healing (%.1f%%)", recovery.seconds,
-                     summary["seconds"], 100 * recovery.seconds / max(summary["seconds"], 1e-9))
-        write_json(summary, Path(checkpoint_dir) / "summary.json")
-    T.remove_checkpoints(checkpoint_dir, cfg)
-    log.info("healed %s -> %s: %d steps, %d tokens", model_dir, out_dir, steps, tokens_seen)
-    return summary
+    apply_tokenizer_overrides(tokenizer, cfg)
+    recovery = _RecoveryCurve(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, max_steps, seq_len)
+    facts = {"distill": mode is not None, "distill_mode": mode,
+             "teacher_cache": _cache_summary(cache), "max_steps": max_steps, "tokens_per_step": per_step,
+             "seq_len": seq_len, "epochs": round(epochs, 4),
+             "tensorboard_dir": (str(Path(checkpoint_dir) / TENSORBOARD_DIR)
+                                 if tensorboard_available() else None)}
+    return StageParts(
+        label=Path(out_dir).name,  # "healed"; the demo's pretraining: "base"
+        tokenizer=tokenizer,
+        fingerprint=heal_fingerprint(model_dir, packed_dir, cfg, teacher_dir, world_size(),
+                                     teacher_logits),
+        make_trainer=lambda callbacks: _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir,
+                                                     max_steps, callbacks,
+                                                     teacher_dir if mode == "online" else None, cache),
+        callbacks=recovery.callbacks,
+        summary=lambda rows: {**facts, "recovery_seconds": recovery.seconds()},
+        publish=recovery.publish)
+
+
+class _RecoveryCurve:
+    """Healing's recovery curve in a run: its callback (built once the resumed step is
+    known), its seconds in the summary, its CSV published beside the log."""
+
+    def __init__(self, heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, max_steps, seq_len):
+        self.callback = None
+        self._build = partial(_recovery_callback, heldout, recovery_csv, tokenizer, cfg,
+                              checkpoint_dir, max_steps, seq_len)
+        self.recovery_csv = recovery_csv
+
+    def callbacks(self, resumed_step: int) -> list:
+        self.callback = self._build(resumed_step)
+        return [self.callback] if self.callback else []
+
+    def seconds(self) -> float | None:
+        return round(self.callback.seconds, 2) if self.callback else None
+
+    def publish(self, summary: dict) -> None:
+        if not self.callback:
+            return
+        self.callback.publish(self.recovery_csv)
+        log.info("recovery curve: %.1f s of %.1f s healing (%.1f%%)", self.callback.seconds,
+                 summary["seconds"], 100 * self.callback.seconds / max(summary["seconds"], 1e-9))
 
 
 def _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, max_steps,
@@ -269,15 +272,15 @@ def _recovery_callback(heldout, recovery_csv, tokenizer, cfg, checkpoint_dir, ma
 
     return RecoveryCallback(heldout, tokenizer, Path(checkpoint_dir) / "recovery.csv",
                             max_steps=max_steps, settings=cfg["recovery"], seq_len=seq_len,
-                            resumed_step=resumed_step, main_process=T.is_main_process())
+                            resumed_step=resumed_step, main_process=is_main_process())
 
 
 def _open_cache(teacher_logits, packed_dir, teacher_dir, cfg):
     """The cached teacher top-k, refused when it was built for other data, teacher or k."""
     if not teacher_logits:
-        raise T.TrainingConfigError("heal config distill.mode is cached but no teacher cache was "
-                                    "given: build it with rule teacher_logits (python -m secateurs "
-                                    "teacher-logits) and pass its directory, or set distill.mode: online")
+        raise TrainingConfigError("heal config distill.mode is cached but no teacher cache was "
+                                  "given: build it with rule teacher_logits (python -m secateurs "
+                                  "teacher-logits) and pass its directory, or set distill.mode: online")
     cache = TeacherCache(teacher_logits)
     cache.check(packed_dir=packed_dir, teacher_dir=teacher_dir, top_k=cfg["distill"]["top_k"])
     return cache
@@ -294,7 +297,7 @@ def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, call
                   cache=None):
     # drop_last: every optimizer step is exactly tokens_per_step, so the token budget and the
     # tokens seen after a resume are exact (a short last batch would shift both).
-    args = T.training_arguments(cfg, checkpoint_dir, max_steps=max_steps, dataloader_drop_last=True)
+    args = training_arguments(cfg, checkpoint_dir, max_steps=max_steps, dataloader_drop_last=True)
     model = _load_student(model_dir, cfg, args.bf16)
     pads = (meta.get("pad_token_id"), meta.get("eos_token_id"))
     collator = CachedTeacherCollator(cache, *pads) if cache is not None else PackedCollator(*pads)

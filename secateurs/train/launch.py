@@ -16,11 +16,13 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from secateurs import settings
 from secateurs.io import write_json
-from secateurs.train.stage import checkpoint_dir_for, is_main_process, launch_command
+from secateurs.train.checkpoints import checkpoint_dir_for
+from secateurs.train.processes import is_main_process
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,50 @@ def train_stage(stage: str, *, model: str, out: str, log_csv: str, config: dict,
     log.info("launching %d x %d processes: %s", nodes, processes, " ".join(command))
     subprocess.run(command, check=True)
     return None
+
+
+def launch_command(num_processes: int, stage_args: list[str] | None = None, *,
+                   deepspeed_config: str | None = None, num_nodes: int = 1,
+                   rendezvous: str | None = None, run_id: str | None = None,
+                   srun: bool = True) -> list[str]:
+    """The command line that runs a training stage on `num_processes` processes per node.
+
+    One process runs plain `python -m secateurs heal|chat`; more use torchrun (one node):
+    accelerate's `--cpu` mode silently runs one process and refuses DeepSpeed (STACK.md), and
+    torchrun behaves the same on CPU and GPU. DeepSpeed is selected by the stage's config
+    (`deepspeed: config/deepspeed/zero2.json`) or `--deepspeed` here, and the HF Trainer
+    initialises it inside each process. `--standalone` picks a free rendezvous port, so two
+    jobs on one node do not collide. Example::
+
+        launch_command(2, ["heal", "--model", m, "--packed", p, "--out", o, "--checkpoint-dir", c,
+                           "--log-csv", l, "--config", "heal.yaml"],
+                       deepspeed_config="config/deepspeed/zero2.json")
+
+    Several nodes (`num_nodes` > 1, inside a SLURM allocation of that many nodes): `srun`
+    starts one torchrun per node, and the torchruns meet at `rendezvous` (host:port of the
+    node that runs the rule) under `run_id` (the SLURM job id), giving a world of
+    num_nodes x num_processes ranks. `srun=False` leaves out the srun prefix: the line one
+    node runs, which is what a test can start twice on one machine.
+    """
+    stage_args = list(stage_args or [])
+    if deepspeed_config:
+        stage_args += ["--deepspeed", str(deepspeed_config)]
+    train = ["-m", "secateurs", *stage_args]
+    if num_nodes <= 1 and num_processes <= 1:
+        return [sys.executable, *train]
+    runner = [sys.executable, "-m", "torch.distributed.run"]
+    per_node = ["--nproc_per_node", str(int(num_processes))]
+    if num_nodes <= 1:
+        return [*runner, "--standalone", *per_node, *train]
+    if not rendezvous or not run_id:
+        raise ValueError("num_nodes > 1 needs a rendezvous host:port and a run id")
+    torchrun = [*runner, "--nnodes", str(int(num_nodes)), *per_node, "--rdzv_backend", "c10d",
+                "--rdzv_endpoint", rendezvous, "--rdzv_id", str(run_id), *train]
+    if not srun:
+        return torchrun
+    # --overlap: still places the tasks where a profile runs the rule itself in an srun step
+    return ["srun", "--nodes", str(int(num_nodes)), "--ntasks", str(int(num_nodes)),
+            "--ntasks-per-node", "1", "--kill-on-bad-exit=1", "--overlap", *torchrun]
 
 
 def _in_process(stage: str, *, model, out, checkpoint_dir, log_csv, config, packed, data,

@@ -15,29 +15,41 @@ end-of-turn token as stop token (secateurs.train.templates).
 
 Over-long conversations are dropped and counted before trl sees them, because trl would
 truncate them silently (keep_start); `truncation: keep_start` opts in to trl's truncation.
+
+The training loop is `secateurs.train.loop.run_training`, shared with healing; this module
+supplies what differs: the prompt-formatted tokenizer and conversations (no model needed,
+so a finished run publishes without loading one) and the SFTTrainer factory.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
+from functools import partial
 
 from transformers import AutoTokenizer
 
-from secateurs.train import stage as T
-from secateurs.data.chat import read_chat_jsonl
-from secateurs.chatml import CHATML_TEMPLATE, IM_END, IM_START
 from secateurs import settings
+from secateurs.data.chat import read_chat_jsonl
+from secateurs.io import write_json
+from secateurs.train.arguments import TrainingConfigError, training_arguments
+from secateurs.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from secateurs.train.checkpoints import describe_model_dir, file_sha256, run_fingerprint
+from secateurs.train.loop import StageParts, run_training
+from secateurs.train.models import apply_tokenizer_overrides, check_method, load_causal_lm, lora_config
+from secateurs.train.processes import world_size
 from secateurs.train.templates import apply_prompt_format, end_of_turn_ids
-from secateurs.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
+TRUNCATIONS = tuple(settings.section("chat")["properties"]["truncation"]["enum"])  # the schema's
+
+
 def chat_config(config: dict) -> dict:
+    """The `chat:` section with the schema's defaults filled in."""
     cfg = settings.complete("chat", config)
-    if cfg["truncation"] not in ("drop", "keep_start"):
-        raise T.TrainingConfigError(f"chat config truncation={cfg['truncation']!r}: use drop or keep_start")
+    if cfg["truncation"] not in TRUNCATIONS:
+        raise TrainingConfigError(f"chat config truncation={cfg['truncation']!r}: use one of "
+                                  f"{', '.join(TRUNCATIONS)}")
     return cfg
 
 
@@ -99,46 +111,16 @@ def load_conversations(chat_jsonl, tokenizer, max_length: int | None, truncation
     return Dataset.from_list([{"messages": r["messages"]} for r in rows]), too_long
 
 
-# ----------------------------------------------------------------------------- trainer
-
-
-def build_sft_trainer(model_dir, chat_jsonl, *, checkpoint_dir, config: dict, callbacks=None):
-    """The SFTTrainer chat_sft runs (exposed so tests can inspect its prepared dataset)."""
-    from trl import SFTConfig, SFTTrainer
-
-    cfg = chat_config(config)
-    method = T.check_method(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    args = T.training_arguments(
-        cfg, checkpoint_dir, args_class=SFTConfig,
-        max_length=cfg["max_length"], packing=bool(cfg["packing"]),
-        padding_free=bool(cfg["padding_free"]) and not cfg["packing"],
-        assistant_only_loss=True, dataset_num_proc=None,
-        include_num_input_tokens_seen="non_padding")
-    model = T.load_causal_lm(model_dir, cfg, bf16=args.bf16)
-    added = apply_prompt_format(tokenizer, cfg["prompt_format"], model)
-    T.apply_tokenizer_overrides(tokenizer, cfg)
-    model.generation_config.eos_token_id = end_of_turn_ids(tokenizer, cfg["prompt_format"])
-    peft_config = None
-    if method in ("lora", "qlora"):
-        peft_config = T.lora_config(cfg)
-        if added:  # the new rows must be trained and saved with the adapter
-            peft_config.modules_to_save = sorted(set(peft_config.modules_to_save or [])
-                                                 | {"embed_tokens", "lm_head"})
-    dataset, too_long = load_conversations(chat_jsonl, tokenizer, cfg["max_length"], cfg["truncation"])
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=callbacks or [])
-    trainer.secateurs_info = {"too_long": too_long, "added_tokens": added, "conversations": len(dataset)}
-    return trainer, tokenizer
+# ----------------------------------------------------------------------------- the stage
 
 
 def chat_fingerprint(model_dir, chat_jsonl, config: dict, world_size: int | None = None) -> dict:
-    """The run's identity (secateurs.train.stage.run_fingerprint) from its settings and inputs;
-    `world_size` defaults to the processes the config asks for."""
+    """The run's identity (secateurs.train.checkpoints.run_fingerprint) from its settings and
+    inputs; `world_size` defaults to the processes the config asks for."""
     cfg = chat_config(config)
     world = world_size or cfg["num_processes"] * cfg["num_nodes"]
-    return T.run_fingerprint(cfg, {"model": T.describe_model_dir(model_dir),
-                                   "data_sha256": T.file_sha256(chat_jsonl), "world_size": world})
+    return run_fingerprint(cfg, {"model": describe_model_dir(model_dir),
+                                 "data_sha256": file_sha256(chat_jsonl), "world_size": world})
 
 
 def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config: dict) -> dict:
@@ -146,47 +128,72 @@ def chat_sft(model_dir, chat_jsonl, out_dir, *, checkpoint_dir, log_csv, config:
 
     Resumes from the last complete checkpoint in `checkpoint_dir` when the config matches.
     LoRA/QLoRA runs write the merged model, with the adapter in `out_dir/adapter`.
+    The loop itself is `secateurs.train.loop.run_training`; this supplies the chat's parts.
     """
-    started = time.perf_counter()
+    prepare = partial(_chat_parts, model_dir=model_dir, chat_jsonl=chat_jsonl,
+                      checkpoint_dir=checkpoint_dir)
+    return run_training(config, read_settings=chat_config, prepare=prepare, model_dir=model_dir,
+                        out_dir=out_dir, checkpoint_dir=checkpoint_dir, log_csv=log_csv)
+
+
+def _chat_parts(cfg: dict, *, model_dir, chat_jsonl, checkpoint_dir) -> StageParts:
+    """The chat's data, tokenizer, identity and trainer factory (no model loaded here)."""
+    tokenizer, dataset, info = prepare_chat_data(model_dir, chat_jsonl, cfg)
+    return StageParts(
+        label="chat", tokenizer=tokenizer,
+        fingerprint=chat_fingerprint(model_dir, chat_jsonl, cfg, world_size()),
+        make_trainer=lambda callbacks: _make_trainer(model_dir, dataset, tokenizer, cfg,
+                                                     checkpoint_dir, callbacks, info),
+        generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]),
+        summary=lambda rows: {"first_loss": rows[0]["loss"] if rows else None, **info})
+
+
+def prepare_chat_data(model_dir, chat_jsonl, cfg: dict):
+    """The tokenizer in the chat's prompt format and the conversations it will train on, with
+    what preparing them did (`too_long`, `added_tokens`, `conversations`). Needs no model:
+    a finished run publishes this tokenizer without loading one."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    added = apply_prompt_format(tokenizer, cfg["prompt_format"])
+    apply_tokenizer_overrides(tokenizer, cfg)
+    dataset, too_long = load_conversations(chat_jsonl, tokenizer, cfg["max_length"], cfg["truncation"])
+    return tokenizer, dataset, {"too_long": too_long, "added_tokens": added,
+                                "conversations": len(dataset)}
+
+
+def build_sft_trainer(model_dir, chat_jsonl, *, checkpoint_dir, config: dict, callbacks=None):
+    """The SFTTrainer chat_sft runs (exposed so tests can inspect its prepared dataset)."""
     cfg = chat_config(config)
-    fingerprint = chat_fingerprint(model_dir, chat_jsonl, cfg, T.world_size())
-    resume = T.resume_checkpoint(checkpoint_dir, fingerprint) if T.is_main_process() else None
-    resume = T.agree_on_resume(resume)
-    csv_cb, callbacks = T.logging_callbacks(checkpoint_dir, T.checkpoint_step(resume),
-                                           preemption=cfg["checkpoint_on_sigterm"],
-                                           label="chat")
-    trainer, tokenizer = build_sft_trainer(model_dir, chat_jsonl, checkpoint_dir=checkpoint_dir,
-                                           config=cfg, callbacks=callbacks)
-    staging = Path(checkpoint_dir) / "final-staging"
-    if T.is_finished_checkpoint(resume):
-        state = read_json(Path(resume) / "trainer_state.json")
-        train_loss, steps = None, state["global_step"]
-        tokens_seen = int(state.get("num_input_tokens_seen", 0))
-        if T.is_main_process():
-            T.publish_model(T.stage_from_checkpoint(resume, staging), tokenizer, out_dir,
-                            base_model_dir=model_dir, config_overrides=T.config_overrides(cfg),
-                            generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]))
-    else:
-        result = trainer.train(resume_from_checkpoint=resume)
-        T.check_finished(trainer)
-        T.save_trained(trainer, tokenizer, out_dir, base_model_dir=model_dir, staging=staging,
-                       config_overrides=T.config_overrides(cfg),
-                       generation_eos=end_of_turn_ids(tokenizer, cfg["prompt_format"]))
-        train_loss, steps = float(result.training_loss), trainer.state.global_step
-        tokens_seen = int(trainer.state.num_input_tokens_seen)
-    summary = {"method": cfg["method"], "steps": steps, "tokens_seen": tokens_seen,
-               "train_loss": T.loss_over_all_steps(csv_cb.rows, steps,
-                                                   T.checkpoint_step(resume), train_loss),
-               "run_loss": train_loss,
-               "first_loss": csv_cb.rows[0]["loss"] if csv_cb.rows else None,
-               "final_loss": csv_cb.rows[-1]["loss"] if csv_cb.rows else None,
-               "resumed_from_step": T.checkpoint_step(resume), **trainer.secateurs_info,
-               "seconds": round(time.perf_counter() - started, 2)}
-    if T.is_main_process():
-        csv_cb.publish(log_csv, summary)
-        write_json(summary, Path(checkpoint_dir) / "summary.json")
-    T.remove_checkpoints(checkpoint_dir, cfg)
-    return summary
+    check_method(cfg)
+    tokenizer, dataset, info = prepare_chat_data(model_dir, chat_jsonl, cfg)
+    trainer = _make_trainer(model_dir, dataset, tokenizer, cfg, checkpoint_dir, callbacks or [], info)
+    return trainer, tokenizer
+
+
+def _make_trainer(model_dir, dataset, tokenizer, cfg, checkpoint_dir, callbacks, info):
+    """trl's SFTTrainer on the prepared conversations: loads the model, grows its embeddings
+    for the prompt format's added tokens, and stops generation at the end of a turn."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = training_arguments(
+        cfg, checkpoint_dir, args_class=SFTConfig,
+        max_length=cfg["max_length"], packing=bool(cfg["packing"]),
+        padding_free=bool(cfg["padding_free"]) and not cfg["packing"],
+        assistant_only_loss=True, dataset_num_proc=None,
+        include_num_input_tokens_seen="non_padding")
+    model = load_causal_lm(model_dir, cfg, bf16=args.bf16)
+    if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))  # mean-initialised rows for added tokens
+    model.generation_config.eos_token_id = end_of_turn_ids(tokenizer, cfg["prompt_format"])
+    peft_config = None
+    if cfg["method"] in ("lora", "qlora"):
+        peft_config = lora_config(cfg)
+        if info["added_tokens"]:  # the new rows must be trained and saved with the adapter
+            peft_config.modules_to_save = sorted(set(peft_config.modules_to_save or [])
+                                                 | {"embed_tokens", "lm_head"})
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=callbacks)
+    trainer.secateurs_info = info
+    return trainer
 
 
 # ----------------------------------------------------------------------------- samples

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM
 
-from secateurs.train.stage import launch_command
+from secateurs.train.launch import launch_command
 from train_helpers import two_rank_heal_args
 
 REPO = Path(__file__).resolve().parents[2]

@@ -95,7 +95,7 @@ def test_heal_with_distillation_moves_student_towards_teacher(tiny_llama_dir, ti
 
 
 def test_distill_without_teacher_is_refused(tiny_llama_dir, tiny_tokenizer_dir, tmp_path):
-    from secateurs.train.stage import TrainingConfigError
+    from secateurs.train.arguments import TrainingConfigError
 
     packed = make_packed_dir(tiny_tokenizer_dir, tmp_path / "packed", copies=2)
     with pytest.raises(TrainingConfigError, match="teacher_dir"):

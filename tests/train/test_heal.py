@@ -13,8 +13,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from secateurs.io import write_parquet
 from secateurs.train.heal import PackedCollator, heal, load_packed_dataset
-from secateurs.train.stage import (LOG_COLUMNS, ResumeMismatchError, TrainingConfigError,
-                                steps_for_budget)
+from secateurs.train.arguments import TrainingConfigError, steps_for_budget
+from secateurs.train.callbacks import LOG_COLUMNS
+from secateurs.train.checkpoints import ResumeMismatchError
 from train_helpers import heal_cfg, make_packed_dir
 
 

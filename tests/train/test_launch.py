@@ -8,8 +8,7 @@ import subprocess
 import pytest
 from transformers import AutoModelForCausalLM
 
-from secateurs.train.launch import free_port, train_stage
-from secateurs.train.stage import launch_command
+from secateurs.train.launch import free_port, launch_command, train_stage
 from secateurs.io import write_parquet
 from train_helpers import heal_cfg, make_packed_dir, two_rank_heal_args
 from workflow import REPO

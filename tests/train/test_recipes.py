@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 from secateurs.data.chat import prepare_chat_data
 from secateurs.chatml import IM_END
 from secateurs.train.sft import build_sft_trainer, chat_sft
-from secateurs.train.stage import launch_command
+from secateurs.train.launch import launch_command
 from secateurs.train.templates import YAYI_END, YAYI_TEMPLATE
 from workflow import REPO
 

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from secateurs.train.heal import heal
-from secateurs.train.stage import resume_checkpoint, run_fingerprint
+from secateurs.train.checkpoints import resume_checkpoint, run_fingerprint
 from train_helpers import heal_cfg, make_packed_dir
 
 REPO = Path(__file__).resolve().parents[2]

@@ -185,3 +185,33 @@ def test_sft_rerun_resumes_from_checkpoint(tiny_llama_dir, chat_jsonl, tmp_path)
                        log_csv=tmp_path / "b.csv", config=cfg)
     assert summary["resumed_from_step"] == 2 and summary["steps"] == 4
     assert [r["step"] for r in csv.DictReader((tmp_path / "b.csv").open())] == ["1", "2", "3", "4"]
+
+
+def test_a_finished_chat_run_publishes_without_loading_the_model(tiny_llama_dir, chat_jsonl, tmp_path):
+    """A run killed after its last checkpoint, before publishing, publishes that checkpoint
+    on the rerun and loads no model (issue 21: chat_sft loaded the model before checking;
+    heal did not). The base weights are made unloadable at the same size, which the run's
+    fingerprint reads, so only a load of them can fail the rerun."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama_dir, base)
+    cfg = sft_cfg(max_steps=2, save_steps=2, keep_checkpoints=True)
+    chat_sft(base, chat_jsonl, tmp_path / "a", checkpoint_dir=tmp_path / "ck",
+             log_csv=tmp_path / "a.csv", config=cfg)
+    for weights in base.glob("*.safetensors"):
+        weights.write_bytes(b"\0" * weights.stat().st_size)
+    summary = chat_sft(base, chat_jsonl, tmp_path / "b", checkpoint_dir=tmp_path / "ck",
+                       log_csv=tmp_path / "b.csv", config=cfg)
+    assert summary["steps"] == 2 and summary["resumed_from_step"] == 2 and summary["run_loss"] is None
+    assert summary["added_tokens"] == [] and summary["conversations"] == len(CONVERSATIONS) * 4
+    published, trained = load_file(tmp_path / "b" / "model.safetensors"), load_file(tmp_path / "a" / "model.safetensors")
+    assert published.keys() == trained.keys()
+    assert all(torch.equal(published[k], trained[k]) for k in trained)
+    assert (AutoTokenizer.from_pretrained(tmp_path / "b").chat_template
+            == AutoTokenizer.from_pretrained(tmp_path / "a").chat_template)
+    assert (GenerationConfig.from_pretrained(tmp_path / "b").eos_token_id
+            == GenerationConfig.from_pretrained(tmp_path / "a").eos_token_id)
+    assert [r["step"] for r in csv.DictReader((tmp_path / "b.csv").open())] == ["1", "2"]

@@ -186,7 +186,7 @@ def test_a_cache_from_another_teacher_or_k_is_refused(tiny_llama_dir, packed, ca
 
 
 def test_cached_mode_without_a_cache_is_refused(packed, student, tmp_path):
-    from secateurs.train.stage import TrainingConfigError
+    from secateurs.train.arguments import TrainingConfigError
 
     with pytest.raises(TrainingConfigError, match="teacher_logits"):
         _heal(student, packed, None, tmp_path)

@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from secateurs import settings
 from secateurs.train.sft import chat_sft
-from secateurs.train.stage import TrainingConfigError, training_arguments
+from secateurs.train.arguments import TrainingConfigError, training_arguments
 
 CONVERSATIONS = [[{"role": "user", "content": f"Question {i}?"},
                   {"role": "assistant", "content": f"Answer {i}."}] for i in range(4)]
@@ -91,3 +91,13 @@ def test_chat_and_heal_defaults_differ_on_purpose():
     assert settings.complete("chat", {})["adam_beta2"] == 0.999
     assert settings.complete("heal", {})["adam_beta2"] == 0.95
     assert settings.complete("demo.pretrain", {})["adam_beta2"] == 0.95
+@pytest.mark.parametrize("key,value", [("lr_scheduler", "cosine_with_min_lr"), ("optimizer", "lion"),
+                                       ("method", "dora")])
+def test_values_the_schema_refuses_are_refused_here_too(key, value, tmp_path):
+    """The trainer's choices are the schema's (its one definition), so a library call cannot
+    run a value the workflow's validation refuses (cosine_with_min_lr slipped through once)."""
+    from secateurs.train.models import check_method
+
+    config = settings.complete("chat", cfg(**{key: value}))
+    with pytest.raises(TrainingConfigError, match=f"{key}={value!r}"):
+        check_method(config) if key == "method" else training_arguments(config, tmp_path)
