@@ -39,3 +39,15 @@ def test_a_gpu_recipe_run_on_a_machine_without_cuda_stops_before_any_job(tmp_pat
     assert "Fix: run on a CUDA machine" in result.stderr
     assert not any(line.startswith(("rule ", "localrule ")) for line in result.stderr.splitlines())
     assert not (tmp_path / "results").exists()
+
+
+def test_real_data_recipe_plans_the_teacher_cache(tmp_path, real_data, smollm2_gguf):
+    """smollm2-135m-real reads ../shared/real-data (beside the checkout) and SmolLM2's GGUF:
+    it plans the text sources, one teacher cache and healing from it, and no chat stage."""
+    source = tmp_path / "source.yaml"
+    source.write_text(f"base_model: {{source: {smollm2_gguf}}}\n")
+    result = snakemake(tmp_path, "--dry-run", over_demo=False,
+                       configfiles=(REPO / "config" / "recipes" / "smollm2-135m-real.yaml", source))
+    jobs = planned_jobs(result.stdout)
+    assert {"wiki_extract", "text_sample", "teacher_logits", "heal", "report"} <= set(jobs), jobs
+    assert jobs["teacher_logits"] == 1 and "chat_sft" not in jobs
