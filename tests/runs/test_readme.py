@@ -9,14 +9,18 @@ covers other CPUs (float kernels differ, and training amplifies the difference a
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 
 from workflow import REPO
 
-# relative tolerance of perplexity and bits per byte, absolute one of a change in points
-PPL_REL, BPB_REL, CHANGE_POINTS = 0.05, 0.02, 3.0
+# relative tolerance of bits per byte and of log-perplexity (both are the NLL, per byte or
+# per token; a fixed tolerance on perplexity itself would be tighter: a 0.9% change in
+# bits per byte moved the demo base's zh perplexity 5.4% between two CPUs), absolute one
+# of a change in points
+BPB_REL, LOG_PPL_REL, CHANGE_POINTS = 0.02, 0.02, 3.0
 
 
 def tables(text: str) -> list[list[list[str]]]:
@@ -60,8 +64,8 @@ def test_readme_demo_table_matches_the_demo_run(demo_run):
         for column, a, b in zip(header, said, got):
             where = f"README {said[0]} {column}: {a!r}, the demo run prints {b!r}"
             if column.startswith("ppl "):
-                assert float(a.replace(",", "")) == pytest.approx(
-                    float(b.replace(",", "")), rel=PPL_REL), where
+                assert math.log(float(a.replace(",", ""))) == pytest.approx(
+                    math.log(float(b.replace(",", ""))), rel=LOG_PPL_REL), where
             elif column.startswith("bits/byte "):
                 assert float(a) == pytest.approx(float(b), rel=BPB_REL), where
             elif column == "change vs base":
