@@ -149,38 +149,37 @@ def run_mode(mode: str, args, work: Path, packed: Path, heldout: dict, results: 
 
 
 def table(results: dict) -> str:
-    base = results["base"]
-    modes = results["modes"]
+    """The comparison as a markdown table: bits per byte (change vs base), accuracy (kept
+    of base), seconds per 1k training tokens and their ratio to the ce run."""
+    base, modes = results["base"], results["modes"]
     ce = modes.get("ce")
-    tasks = list(base.get("lm_eval", {}))
-    head = ["model", "tokens", "bits/byte en", "bits/byte zh", *tasks, "s / 1k tokens", "vs ce"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    tasks = list(base.get("lm_eval") or {})
 
     def acc(scores, task):
-        row = (scores or {}).get(task)
+        row, ref = (scores or {}).get(task), base["lm_eval"].get(task)
         if not row:
             return "-"
-        kept = row["acc"] / base["lm_eval"][task]["acc"] if base["lm_eval"].get(task) else None
-        return f"{100 * row['acc']:.1f}" + (f" ({100 * kept:.0f}%)" if kept else "")
+        return f"{100 * row['acc']:.1f}" + (f" ({100 * row['acc'] / ref['acc']:.0f}%)" if ref else "")
 
     def bpb(value, lang):
-        return f"{value:.3f} ({100 * (value / base['bits_per_byte'][lang] - 1):+.1f}%)"
+        change = 100 * (value / base["bits_per_byte"][lang] - 1)
+        return f"{value:.3f}" + (f" ({change:+.1f}%)" if change else "")
 
-    lines.append(f"| base | - | {base['bits_per_byte']['en']:.3f} | {base['bits_per_byte']['zh']:.3f} | "
-                 + " | ".join(acc(base["lm_eval"], t) for t in tasks) + " | - | - |")
+    rows = [["base", "-", *(bpb(base["bits_per_byte"][l], l) for l in ("en", "zh")),
+             *(acc(base["lm_eval"], t) for t in tasks), "-", "-"]]
     pruned = results["pruned"]
-    lines.append(f"| pruned | 0 | {bpb(pruned['bits_per_byte']['en'], 'en')} | "
-                 f"{bpb(pruned['bits_per_byte']['zh'], 'zh')} | "
-                 + " | ".join(acc(pruned["lm_eval"], t) for t in tasks) + " | - | - |")
+    rows.append(["pruned", "0", *(bpb(pruned["bits_per_byte"][l], l) for l in ("en", "zh")),
+                 *(acc(pruned.get("lm_eval"), t) for t in tasks), "-", "-"])
     for mode, row in modes.items():
         last = {r["language"]: r for r in row["recovery"] if r["step"] == row["steps"]}
         ratio = row["seconds_per_1k_tokens"] / ce["seconds_per_1k_tokens"] if ce else None
-        cells = [bpb(last[l]["bits_per_byte"], l) if l in last else "-" for l in ("en", "zh")]
-        lines.append(f"| healed, {mode} | {row['tokens']:,} | {cells[0]} | {cells[1]} | "
-                     + " | ".join(acc(row.get("lm_eval"), t) for t in tasks)
-                     + f" | {row['seconds_per_1k_tokens']:.1f} | "
-                     + (f"{ratio:.2f}" if ratio else "-") + " |")
-    return "\n".join(lines)
+        rows.append([f"healed, {mode}", f"{row['tokens']:,}",
+                     *(bpb(last[l]["bits_per_byte"], l) if l in last else "-" for l in ("en", "zh")),
+                     *(acc(row.get("lm_eval"), t) for t in tasks),
+                     f"{row['seconds_per_1k_tokens']:.1f}", f"{ratio:.2f}" if ratio else "-"])
+    head = ["model", "tokens", "bits/byte en", "bits/byte zh", *(f"{t} acc" for t in tasks),
+            "s / 1k tokens", "vs ce"]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows])
 
 
 def figure(results: dict, path: Path) -> None:
