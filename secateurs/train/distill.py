@@ -109,9 +109,9 @@ class DistillationTrainer(Trainer):
                  alpha: float = 0.5, temperature: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         check_weights(alpha, temperature)
-        self.teacher = teacher.eval() if teacher is not None else None
-        for param in self.teacher.parameters() if self.teacher is not None else ():
-            param.requires_grad_(False)
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.eval().requires_grad_(False)
         self.top_k = top_k
         self.alpha, self.temperature = float(alpha), float(temperature)
 
