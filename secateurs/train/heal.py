@@ -307,12 +307,13 @@ def _make_trainer(model_dir, dataset, meta, cfg, checkpoint_dir, max_steps, call
         return Trainer(**common)
     distill = cfg["distill"]
     if cache is not None:
-        log.info("distilling from the cached teacher top-%d in %s (alpha %s, temperature %s)",
-                 cache.top_k, cache.dir, distill["alpha"], distill["temperature"])
+        log.info("distilling from the cached teacher top-%d in %s (alpha %s, temperature %s, "
+                 "tail bin %s)", cache.top_k, cache.dir, distill["alpha"], distill["temperature"],
+                 distill["tail"])
         return DistillationTrainer(**common, teacher=None, alpha=distill["alpha"],
-                                   temperature=distill["temperature"])
+                                   temperature=distill["temperature"], tail=distill["tail"])
     log.info("distilling from teacher %s online, top_k %s (alpha %s, temperature %s)", teacher_dir,
              distill["top_k"], distill["alpha"], distill["temperature"])
     return DistillationTrainer(**common, teacher=_load_teacher(teacher_dir, cfg, args.bf16),
                                top_k=distill["top_k"], alpha=distill["alpha"],
-                               temperature=distill["temperature"])
+                               temperature=distill["temperature"], tail=distill["tail"])

@@ -84,10 +84,11 @@ def _batch(packed, cache_dir, rows):
     return collate([dataset[i] for i in rows])
 
 
+@pytest.mark.parametrize("tail", [True, False])
 def test_cached_loss_equals_online_loss_with_the_same_k(tiny_llama_dir, packed, cache, student,
-                                                         tmp_path):
+                                                         tmp_path, tail):
     batch = _batch(packed, cache, [1, 6, 3, 0])
-    args = dict(alpha=0.7, temperature=2.0)
+    args = dict(alpha=0.7, temperature=2.0, tail=tail)
     model = AutoModelForCausalLM.from_pretrained(student)
     teacher = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     from transformers import TrainingArguments
@@ -100,7 +101,7 @@ def test_cached_loss_equals_online_loss_with_the_same_k(tiny_llama_dir, packed, 
         online_loss = online.compute_loss(model, {k: v for k, v in batch.items()
                                                   if not k.startswith("teacher_")})
     torch.testing.assert_close(cached_loss, online_loss, rtol=1e-3, atol=1e-4)
-    assert cached._last_parts["kl"] > 0.01  # a pruned student differs from its teacher
+    assert cached._last_parts["kl"] > 1e-3  # a pruned student differs from its teacher
 
 
 def test_topk_loss_is_the_kl_of_the_renormalised_teacher():
@@ -108,7 +109,8 @@ def test_topk_loss_is_the_kl_of_the_renormalised_teacher():
     student, teacher = torch.randn(1, 4, 10, generator=gen), torch.randn(1, 4, 10, generator=gen)
     labels, t = torch.zeros(1, 4, dtype=torch.long), 1.5
     ids, logprobs = teacher_top_k(teacher, 3)
-    _, parts = topk_distillation_loss(student, ids, logprobs, labels, alpha=1.0, temperature=t)
+    _, parts = topk_distillation_loss(student, ids, logprobs, labels, alpha=1.0, temperature=t,
+                                      tail=False)
     p = torch.zeros(3, 10).scatter(-1, ids[0, :-1], torch.softmax(logprobs[0, :-1] / t, -1))
     q = torch.log_softmax(student[0, :-1] / t, -1)
     expected = sum(float((p[i][p[i] > 0] * (p[i][p[i] > 0].log() - q[i][p[i] > 0])).sum())
@@ -118,9 +120,47 @@ def test_topk_loss_is_the_kl_of_the_renormalised_teacher():
     from secateurs.train.distill import distillation_loss
 
     full_ids, full_logprobs = teacher_top_k(teacher, 10)
-    _, top_all = topk_distillation_loss(student, full_ids, full_logprobs, labels, alpha=1.0, temperature=t)
+    _, top_all = topk_distillation_loss(student, full_ids, full_logprobs, labels, alpha=1.0,
+                                        temperature=t, tail=False)
     _, dense = distillation_loss(student, teacher, labels, alpha=1.0, temperature=t)
     torch.testing.assert_close(top_all["kl"], dense["kl"])
+
+
+def test_tail_bin_loss_is_the_kl_of_k_plus_one_bins():
+    gen = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(1, 4, 10, generator=gen), torch.randn(1, 4, 10, generator=gen)
+    labels = torch.zeros(1, 4, dtype=torch.long)
+    ids, logprobs = teacher_top_k(teacher, 3)
+    _, parts = topk_distillation_loss(student, ids, logprobs, labels, alpha=1.0, temperature=1.0)
+    p_top = logprobs[0, :-1].exp()
+    q_top = torch.softmax(student[0, :-1], -1).gather(-1, ids[0, :-1])
+    p = torch.cat([p_top, 1 - p_top.sum(-1, keepdim=True)], -1)
+    q = torch.cat([q_top, 1 - q_top.sum(-1, keepdim=True)], -1)
+    expected = float((p * (p.log() - q.log())).sum(-1).mean())
+    assert float(parts["kl"]) == pytest.approx(expected, rel=1e-5)
+    # a lower bound of the whole-vocabulary KL (the log-sum inequality over the tail) ...
+    from secateurs.train.distill import distillation_loss
+
+    _, dense = distillation_loss(student, teacher, labels, alpha=1.0, temperature=1.0)
+    assert float(parts["kl"]) < float(dense["kl"])
+    # ... which it equals when k covers the vocabulary
+    full_ids, full_logprobs = teacher_top_k(teacher, 10)
+    _, top_all = topk_distillation_loss(student, full_ids, full_logprobs, labels, alpha=1.0,
+                                        temperature=1.0)
+    torch.testing.assert_close(top_all["kl"], dense["kl"], rtol=1e-4, atol=1e-4)
+
+
+def test_a_student_that_is_the_teacher_has_no_tail_loss_but_a_renormalised_one():
+    """The bias the tail bin removes: renormalising the top-k teaches even a perfect student
+    to move its mass off the rest of the vocabulary."""
+    teacher = torch.randn(1, 5, 50, generator=torch.Generator().manual_seed(1))
+    labels = torch.zeros(1, 5, dtype=torch.long)
+    ids, logprobs = teacher_top_k(teacher, 4)
+    _, with_tail = topk_distillation_loss(teacher, ids, logprobs, labels, alpha=1.0, temperature=1.0)
+    _, renormalised = topk_distillation_loss(teacher, ids, logprobs, labels, alpha=1.0,
+                                             temperature=1.0, tail=False)
+    assert abs(float(with_tail["kl"])) < 1e-5
+    assert float(renormalised["kl"]) > 0.1
 
 
 class Stop(Exception):
