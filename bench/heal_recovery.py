@@ -13,8 +13,11 @@ bits per byte per language at every milestone of the recovery curve (heal's own
 held-out documents), lm-eval accuracy of the healed model, and wall seconds per training
 token, printed as a ratio to the `ce` run measured in the same process (machine load
 scales every mode alike only while it stays the same: the load is printed too).
-`--online-steps N` runs the online mode for N steps only: enough for its time per token
-where a full online run does not fit.
+`--online-steps N` stops the online run once its curve has its point at step N (a SIGTERM,
+as a preemption would send: the schedule stays the full run's, so its points compare with
+the other modes' at the same step): its time per token and the start of its curve where a
+full online run does not fit. lm-eval then scores each mode's final model, then the models
+kept at the curve's earlier milestones.
 
 Inputs come from a run of config/recipes/smollm2-135m-real.yaml (real English and Chinese
 text from ../shared/real-data, the measured plan's cut); the script runs the workflow up to
@@ -40,8 +43,14 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
+
+from secateurs.train.checkpoints import checkpoint_step, checkpoints  # noqa: E402
+from secateurs.train.loop import TrainingInterrupted  # noqa: E402
+from secateurs.train.recovery import read_rows  # noqa: E402
 
 RECIPE = REPO / "config" / "recipes" / "smollm2-135m-real.yaml"
 TARGETS = ["results/data/packed", "results/models/pruned", "results/models/base",
@@ -71,17 +80,51 @@ def packed_subset(packed: Path, out: Path, rows: int) -> Path:
     return out
 
 
-def heal_settings(mode: str, args) -> dict:
+def recipe_heal() -> dict:
     import yaml
 
-    heal = yaml.safe_load(RECIPE.read_text())["heal"]
+    return yaml.safe_load(RECIPE.read_text())["heal"]
+
+
+def heal_settings(mode: str, args) -> dict:
+    heal = recipe_heal()
     distill = {**heal["distill"], "enabled": mode != "ce", "mode": "cached" if mode == "cached" else "online",
                "top_k": heal["distill"]["top_k"] if mode == "cached" else None}
-    heal = {**heal, "distill": distill, "token_budget": args.token_budget, "save_steps": 10_000,
+    heal = {**heal, "distill": distill, "token_budget": args.token_budget,
+            "learning_rate": args.learning_rate or heal["learning_rate"],
+            "batch_size": args.batch_size or heal["batch_size"],
             "recovery": {**heal["recovery"], "max_tokens": args.heldout_tokens}}
-    if mode == "online" and args.online_steps:
-        heal.update(max_steps=args.online_steps, recovery={**heal["recovery"], "milestones": 0})
+    # A checkpoint at every milestone of the recovery curve, kept, so lm-eval can score the
+    # model the curve measured there (the budget is chosen so the milestones fall on them).
+    every = max(1, heal_steps(heal, args) // heal["recovery"]["milestones"])
+    heal.update(save_steps=every, save_total_limit=heal["recovery"]["milestones"] + 1,
+                keep_checkpoints=True)
+    if mode == "online" and args.online_steps:  # stopped early (preempt_after): no snapshots
+        heal.update(save_steps=10_000)
     return heal
+
+
+def heal_steps(heal: dict, args) -> int:
+    return math.ceil(args.token_budget / (heal["batch_size"] * args.seq_len))
+
+
+def milestone_models(out: Path) -> dict[int, Path]:
+    """Each kept checkpoint's weights, with the published model's tokenizer, as a model
+    directory of its own ({step: directory}); the optimizer state is dropped."""
+    from secateurs.train.saving import MODEL_FILE_PATTERNS
+
+    models = {}
+    for checkpoint in checkpoints(out / "checkpoints"):
+        step = checkpoint_step(str(checkpoint))
+        target = out / "milestones" / f"step-{step}"
+        target.mkdir(parents=True, exist_ok=True)
+        for pattern in MODEL_FILE_PATTERNS:
+            for item in checkpoint.glob(pattern):
+                shutil.copy2(item, target / item.name)
+        for item in (out / "healed").glob("*token*"):
+            shutil.copy2(item, target / item.name)
+        models[step] = target
+    return models
 
 
 def lm_eval(model_dir: Path, tasks: list[dict], benchmarks: Path) -> dict:
@@ -114,12 +157,15 @@ def base_bits_per_byte(base: Path, heldout: dict, settings: dict, seq_len: int) 
     return out
 
 
+def mode_dir(work: Path, args, mode: str) -> Path:
+    return work / "bench" / args.results / mode
+
+
 def run_mode(mode: str, args, work: Path, packed: Path, heldout: dict, results: dict) -> None:
     from secateurs.train.heal import heal
-    from secateurs.train.recovery import read_rows
     from secateurs.train.teacher_logits import build_teacher_cache
 
-    out = work / "bench" / mode
+    out = mode_dir(work, args, mode)
     shutil.rmtree(out, ignore_errors=True)
     cache = None
     if mode == "cached":  # built once (a later call reuses it), timed by its own meta.json
@@ -134,18 +180,89 @@ def run_mode(mode: str, args, work: Path, packed: Path, heldout: dict, results: 
                                                      "rows", "seq_len", "top_k", "seconds")},
                             "load": os.getloadavg()}
     started = time.perf_counter()
-    summary = heal(work / "results/models/pruned", packed, out / "healed",
-                   checkpoint_dir=out / "checkpoints", log_csv=out / "heal.csv",
-                   config=heal_settings(mode, args), teacher_dir=work / "results/models/base",
-                   teacher_logits=cache, heldout=heldout, recovery_csv=out / "recovery.csv")
+    stop = args.online_steps if mode == "online" else 0
+    if stop:
+        preempt_after(out / "checkpoints" / "recovery.csv", stop)
+    try:
+        summary = heal(work / "results/models/pruned", packed, out / "healed",
+                       checkpoint_dir=out / "checkpoints", log_csv=out / "heal.csv",
+                       config=heal_settings(mode, args), teacher_dir=work / "results/models/base",
+                       teacher_logits=cache, heldout=heldout, recovery_csv=out / "recovery.csv")
+    except TrainingInterrupted:
+        if not stop:
+            raise
+        summary = stopped_summary(out / "checkpoints")
     seconds = time.perf_counter() - started
     train_seconds = seconds - (summary["recovery_seconds"] or 0)
     results["modes"][mode] = {
         "steps": summary["steps"], "tokens": summary["tokens_seen"], "seconds": round(seconds, 1),
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(train_seconds, 1), "stopped_early": bool(stop),
         "seconds_per_1k_tokens": round(1000 * train_seconds / summary["tokens_seen"], 3),
-        "load": os.getloadavg(), "recovery": read_rows(out / "recovery.csv")}
+        "load": os.getloadavg(),
+        "recovery": read_rows(out / ("checkpoints/recovery.csv" if stop else "recovery.csv")),
+        "milestones": {} if stop else {str(step): {"dir": str(path), "lm_eval": {}} for step, path
+                                       in milestone_models(out).items() if step < summary["steps"]}}
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def preempt_after(recovery_csv: Path, milestone_step: int) -> None:
+    """SIGTERM this process, as a SLURM preemption would, once the recovery curve has its
+    point at `milestone_step`: healing checkpoints at the end of the step it is in and
+    stops, having followed the full run's learning-rate schedule up to there."""
+
+    def watch():
+        while True:
+            try:
+                if any(r["step"] >= milestone_step for r in read_rows(recovery_csv)):
+                    break
+            except (ValueError, KeyError):  # a row being written
+                pass
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def stopped_summary(checkpoint_dir: Path) -> dict:
+    """What a preempted run did, from its last checkpoint and its live recovery CSV."""
+    state = json.loads(max(checkpoints(checkpoint_dir), key=lambda c: checkpoint_step(str(c)))
+                       .joinpath("trainer_state.json").read_text())
+    rows = read_rows(checkpoint_dir / "recovery.csv")
+    return {"steps": state["global_step"], "tokens_seen": int(state["num_input_tokens_seen"]),
+            "recovery_seconds": sum(r["seconds"] for r in rows)}
+
+
+def models_to_score(work: Path, args, results: dict) -> list[tuple[dict, Path]]:
+    """(results row, model directory) for lm-eval: the reference models and each mode's
+    healed model first, then the models at the curve's earlier milestones."""
+    finals = [(results[name], work / f"results/models/{name}") for name in ("base", "pruned")]
+    finals += [(row, mode_dir(work, args, mode) / "healed") for mode, row in results["modes"].items()
+               if not (mode == "online" and args.online_steps)]
+    earlier = [(point, Path(point["dir"])) for row in results["modes"].values()
+               for point in row.get("milestones", {}).values()]
+    return finals + earlier
+
+
+def curve_table(results: dict) -> str:
+    """The recovery curve per mode: bits per byte and accuracy at every milestone."""
+    tasks = list(results["base"].get("lm_eval") or {})
+    head = ["mode", "step", "tokens", "bits/byte en", "bits/byte zh", *(f"{t} acc" for t in tasks)]
+    rows = [["pruned", "0", "0", *(f"{results['pruned']['bits_per_byte'][l]:.3f}" for l in ("en", "zh")),
+             *(_acc(results["pruned"].get("lm_eval"), t) for t in tasks)]]
+    for mode, row in results["modes"].items():
+        scored = {**row.get("milestones", {}), str(row["steps"]): row}
+        for step in sorted({r["step"] for r in row["recovery"]} - {0}):
+            point = {r["language"]: r for r in row["recovery"] if r["step"] == step}
+            scores = scored.get(str(step), {}).get("lm_eval")
+            rows.append([mode, str(step), f"{next(iter(point.values()))['tokens_seen']:,}",
+                         *(f"{point[l]['bits_per_byte']:.3f}" if l in point else "-" for l in ("en", "zh")),
+                         *(_acc(scores, t) for t in tasks)])
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows])
+
+
+def _acc(scores: dict | None, task: str) -> str:
+    row = (scores or {}).get(task)
+    return f"{100 * row['acc']:.1f}" if row else "-"
 
 
 def table(results: dict) -> str:
@@ -171,9 +288,10 @@ def table(results: dict) -> str:
     rows.append(["pruned", "0", *(bpb(pruned["bits_per_byte"][l], l) for l in ("en", "zh")),
                  *(acc(pruned.get("lm_eval"), t) for t in tasks), "-", "-"])
     for mode, row in modes.items():
-        last = {r["language"]: r for r in row["recovery"] if r["step"] == row["steps"]}
+        at = max(r["step"] for r in row["recovery"])  # the last step; a stopped run's last point
+        last = {r["language"]: r for r in row["recovery"] if r["step"] == at}
         ratio = row["seconds_per_1k_tokens"] / ce["seconds_per_1k_tokens"] if ce else None
-        rows.append([f"healed, {mode}", f"{row['tokens']:,}",
+        rows.append([f"healed, {mode}", f"{next(iter(last.values()))['tokens_seen']:,}",
                      *(bpb(last[l]["bits_per_byte"], l) if l in last else "-" for l in ("en", "zh")),
                      *(acc(row.get("lm_eval"), t) for t in tasks),
                      f"{row['seconds_per_1k_tokens']:.1f}", f"{ratio:.2f}" if ratio else "-"])
@@ -207,28 +325,34 @@ def figure(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--token-budget", type=int, default=200_000)
+    parser.add_argument("--token-budget", type=int, default=0, help="default: the recipe's")
     parser.add_argument("--heldout-tokens", type=int, default=8192)
     parser.add_argument("--rows", type=int, default=0, help="packed rows to heal on (default: "
                         "what the budget reads; more: healing samples the budget from them)")
     parser.add_argument("--modes", default="cached,ce,online")
-    parser.add_argument("--online-steps", type=int, default=0)
+    parser.add_argument("--online-steps", type=int, default=0, help="stop the online run once "
+                        "its recovery curve has its point at this step (same schedule as a full run)")
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="default: the recipe's")
+    parser.add_argument("--batch-size", type=int, default=0, help="default: the recipe's")
+    parser.add_argument("--results", default="heal_recovery", help="name of the JSON (in W/bench) "
+                        "and of the modes' folders' parent, so variants keep apart")
     parser.add_argument("--tasks", default="arc_easy:0:300,piqa:0:300,hellaswag:0:300")
     parser.add_argument("--benchmarks", type=Path, default=REPO.parent / "shared/real-data/benchmarks")
     args = parser.parse_args()
     from secateurs.__main__ import _task
 
     args.tasks = [_task(t) for t in args.tasks.split(",") if t]
+    args.token_budget = args.token_budget or recipe_heal()["token_budget"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     work = args.workdir.resolve()
     ensure_inputs(work)
-    out_json = work / "bench" / "heal_recovery.json"
+    out_json = work / "bench" / f"{args.results}.json"
     results = json.loads(out_json.read_text()) if out_json.exists() else {"modes": {}}
     from secateurs.io import read_json, write_json
 
     meta = read_json(work / "results/data/packed/meta.json")
+    args.seq_len = per_row = meta["seq_len"]
     settings = heal_settings("ce", args)
-    per_row = meta["seq_len"]
     rows = args.rows or math.ceil(args.token_budget / per_row / settings["batch_size"]) * settings["batch_size"]
     packed = packed_subset(work / "results/data/packed", work / "bench" / "packed", rows)
     heldout = {p.stem.removeprefix("heldout_"): str(p)
@@ -245,18 +369,14 @@ def main() -> None:
             run_mode(mode, args, work, packed, heldout, results)
             write_json(results, out_json)
             print(table(results), flush=True)
-    models = {"base": work / "results/models/base", "pruned": work / "results/models/pruned",
-              **{mode: work / "bench" / mode / "healed" for mode in results["modes"]
-                 if not (mode == "online" and args.online_steps)}}
-    for name, model_dir in models.items():
-        row = results[name] if name in ("base", "pruned") else results["modes"][name]
+    for row, model_dir in models_to_score(work, args, results):
         missing = [t for t in args.tasks if t["name"] not in row.get("lm_eval", {})]
         if missing:  # tasks already scored are kept: a later call can add hellaswag
             row["lm_eval"] = {**row.get("lm_eval", {}), **lm_eval(model_dir, missing, args.benchmarks)}
             write_json(results, out_json)
-            print(table(results), flush=True)
-    figure(results, REPO / "bench" / "heal_recovery.png")
-    print(table(results))
+            print(table(results), curve_table(results), sep="\n\n", flush=True)
+    figure(results, REPO / "bench" / f"{args.results}.png")
+    print(table(results), curve_table(results), sep="\n\n")
     print(f"cache: {json.dumps(results.get('cache'))}")
 
 
