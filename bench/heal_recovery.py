@@ -90,6 +90,8 @@ def heal_settings(mode: str, args) -> dict:
     heal = recipe_heal()
     distill = {**heal["distill"], "enabled": mode != "ce", "mode": "cached" if mode == "cached" else "online",
                "top_k": heal["distill"]["top_k"] if mode == "cached" else None}
+    if args.alpha is not None:
+        distill["alpha"] = args.alpha
     heal = {**heal, "distill": distill, "token_budget": args.token_budget,
             "learning_rate": args.learning_rate or heal["learning_rate"],
             "batch_size": args.batch_size or heal["batch_size"],
@@ -334,6 +336,8 @@ def main() -> None:
                         "its recovery curve has its point at this step (same schedule as a full run)")
     parser.add_argument("--learning-rate", type=float, default=0.0, help="default: the recipe's")
     parser.add_argument("--batch-size", type=int, default=0, help="default: the recipe's")
+    parser.add_argument("--alpha", type=float, default=None, help="distillation's KL weight "
+                        "(1 - alpha goes to cross-entropy); default: the recipe's")
     parser.add_argument("--results", default="heal_recovery", help="name of the JSON (in W/bench) "
                         "and of the modes' folders' parent, so variants keep apart")
     parser.add_argument("--tasks", default="arc_easy:0:300,piqa:0:300,hellaswag:0:300")
